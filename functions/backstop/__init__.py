@@ -1,0 +1,1 @@
+"""Backstop: PostgreSQL backups that prove they restore."""

@@ -1,0 +1,185 @@
+"""One backup: pg_dump inside an exported snapshot -> zstd -> gpg -> object store, streaming.
+
+The table counts and fingerprints are taken in the same snapshot the dump reads, so a restore
+must reproduce them exactly. The manifest is written last; a failure aborts the object and
+leaves a FAILED manifest (when the store still accepts writes), never a DONE one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import secrets
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import zstandard
+
+from backstop import tables as tbl
+from backstop.connection import Connection
+from backstop.crypto import CHUNK, Keyring
+from backstop.errors import BackstopError, DumpError
+from backstop.manifest import (
+    DONE,
+    FAILED,
+    Manifest,
+    Scope,
+    check_database_name,
+    check_retention,
+    object_key,
+)
+from backstop.store import ObjectStore
+from backstop.tools import pg_tool, tail, tool_version
+
+log = logging.getLogger(__name__)
+
+FINGERPRINT_LIMIT = 2 * 1024**3  # tables above this many bytes get a row count only
+ZSTD_LEVEL = 1  # measured: faster than pg_dump's gzip and smaller than its default output
+Progress = Callable[[int], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class BackupRequest:
+    database: str
+    retention: str = "manual"
+    reason: str = "manual backup"
+    scope: Scope = dataclasses.field(default_factory=Scope)
+
+    def __post_init__(self) -> None:
+        check_database_name(self.database)
+        check_retention(self.retention)
+
+
+def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectStore,
+               recipient_keys: Sequence[str], fingerprint_limit: int = FINGERPRINT_LIMIT,
+               progress: Progress | None = None) -> Manifest:
+    started = datetime.now(UTC)
+    backup_id = f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    base = Manifest(id=backup_id, database=request.database, retention=request.retention,
+                    reason=request.reason, scope=request.scope, status=FAILED,
+                    started_at=started, finished_at=started,
+                    key=object_key(request.retention, request.database, started, backup_id),
+                    fingerprint_limit_bytes=fingerprint_limit)
+    with Keyring() as keyring:
+        recipients = keyring.import_keys(recipient_keys, what="recipient public key")
+        encryption = {"type": "OpenPGP", "recipients": recipients, "compress_algo": "none"}
+        with connection.connect() as conn:
+            try:
+                done = _dump(base, conn, connection, store, keyring, recipients, progress)
+            except BackstopError as exc:
+                _record_failure(store, base, encryption, exc)
+                raise
+    manifest = dataclasses.replace(done, encryption=encryption)
+    store.put(manifest.manifest_key, manifest.to_json())
+    log.info("backup %s done: %s, %d bytes", manifest.id, manifest.key, manifest.size)
+    return manifest
+
+
+def _dump(base: Manifest, conn: psycopg.Connection[Any], connection: Connection,
+          store: ObjectStore, keyring: Keyring, recipients: list[str],
+          progress: Progress | None) -> Manifest:
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+    row = conn.execute("SELECT pg_export_snapshot(), now(), current_setting('server_version')"
+                       ).fetchone()
+    assert row is not None
+    snapshot_id, taken_at, server_version = row
+    available = tbl.user_tables(conn)
+    excluded = tbl.resolve(base.scope.exclude_tables, list(available))
+    if base.scope.tables:
+        selected = {t: available[t] for t in tbl.resolve(base.scope.tables, list(available))}
+    else:
+        selected = {t: size for t, size in available.items() if t not in excluded}
+    args = _dump_args(base.scope, list(selected), excluded, snapshot_id, connection)
+
+    measured: list[tbl.TableStats] = []
+    failures: list[BaseException] = []
+
+    def measure() -> None:
+        try:
+            measured.extend(tbl.measure(conn, selected, base.fingerprint_limit_bytes))
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    hasher, size = hashlib.sha256(), 0
+    writer = store.writer(base.key)
+    with connection.child_env() as env, tempfile.TemporaryFile() as stderr:
+        dump = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, env=env)
+        counter = threading.Thread(target=measure, name="backstop-measure")
+        counter.start()
+
+        def sink(chunk: bytes) -> None:
+            nonlocal size
+            try:
+                writer.write(chunk)
+            except BaseException:
+                dump.kill()  # no point reading a database we cannot store
+                raise
+            hasher.update(chunk)
+            size += len(chunk)
+            if progress:
+                progress(size)
+
+        try:
+            assert dump.stdout is not None
+            compressed = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=2).stream_reader(
+                dump.stdout, read_size=CHUNK)
+            keyring.encrypt(compressed, recipients, sink)
+            dump.wait()
+            counter.join()
+            if dump.returncode != 0:
+                stderr.seek(0)
+                raise DumpError(
+                    f"pg_dump of {connection.describe()} failed (exit {dump.returncode}): "
+                    f"{connection.scrub(tail(stderr.read()))}; nothing was stored")
+            if failures:
+                raise failures[0]
+            writer.commit()
+        except BaseException as exc:
+            dump.kill()
+            dump.wait()
+            if counter.is_alive():
+                conn.cancel()
+                counter.join()
+            writer.abort()
+            if isinstance(exc, psycopg.Error):
+                raise DumpError(f"counting rows in {connection.describe()} failed: "
+                                f"{connection.scrub(str(exc))}") from None
+            raise
+    return dataclasses.replace(
+        base, status=DONE, finished_at=datetime.now(UTC), size=size, sha256=hasher.hexdigest(),
+        snapshot={"id": snapshot_id, "taken_at": taken_at.isoformat()},
+        source={"database": connection.dbname, "host": connection.host,
+                "server_version": server_version},
+        dump={"tool": "pg_dump", "version": tool_version("pg_dump"), "format": "custom",
+              "compression": f"zstd level {ZSTD_LEVEL}, outside pg_dump (pg_dump -Z0)"},
+        tables=tuple(measured))
+
+
+def _dump_args(scope: Scope, selected: list[tbl.Table], excluded: list[tbl.Table],
+               snapshot_id: str, connection: Connection) -> list[str]:
+    args = [pg_tool("pg_dump"), "--format=custom", "--compress=0", "--no-password",
+            f"--snapshot={snapshot_id}", f"--dbname={connection.conninfo()}"]
+    if scope.mode != "full":
+        args.append(f"--{scope.mode}")
+    if scope.tables:
+        args.append("--strict-names")
+        args.extend(f"--table={t.dump_pattern()}" for t in selected)
+    args.extend(f"--exclude-table={t.dump_pattern()}" for t in excluded)
+    return args
+
+
+def _record_failure(store: ObjectStore, base: Manifest, encryption: dict[str, Any],
+                    exc: BaseException) -> None:
+    failed = dataclasses.replace(base, status=FAILED, finished_at=datetime.now(UTC),
+                                 error=str(exc), encryption=encryption)
+    try:
+        store.put(failed.manifest_key, failed.to_json())
+    except BackstopError:
+        log.warning("could not record the failure of backup %s in the store", base.id)

@@ -1,0 +1,124 @@
+"""How to reach a database: from a PostgreSQL URL or an RDS-style Secrets Manager secret.
+
+The password stays inside this object (hidden from repr) and leaves it only through
+`connect()` (a psycopg keyword) or `child_env()` (a private passfile for pg_dump/pg_restore).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from backstop.errors import ConfigError, SourceError, scrub
+
+
+@dataclasses.dataclass(frozen=True)
+class Connection:
+    host: str
+    dbname: str
+    user: str
+    port: int = 5432
+    sslmode: str = "prefer"
+    password: str | None = dataclasses.field(default=None, repr=False)
+
+    @classmethod
+    def from_url(cls, url: str) -> Connection:
+        """Parse `postgresql://user:password@host:port/dbname?sslmode=...&host=/socket/dir`."""
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("database URL must start with postgresql:// (got another scheme)")
+        try:
+            params = conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise ConfigError(
+                f"database URL is malformed: {scrub(str(exc), [_url_password(url)])}"
+            ) from None
+        return cls(
+            host=str(params.get("host") or "localhost"),
+            port=int(params.get("port") or 5432),
+            dbname=str(params.get("dbname") or params.get("user") or "postgres"),
+            user=str(params.get("user") or "postgres"),
+            sslmode=str(params.get("sslmode") or "prefer"),
+            password=str(params["password"]) if params.get("password") else None,
+        )
+
+    @classmethod
+    def from_secret(cls, secret_id: str, *, client: Any = None) -> Connection:
+        """Read an RDS-style secret: JSON with host, port, username, password, dbname."""
+        import boto3
+
+        client = client or boto3.client("secretsmanager")
+        try:
+            raw = client.get_secret_value(SecretId=secret_id)["SecretString"]
+        except Exception as exc:
+            raise SourceError(
+                f"cannot read database secret {secret_id}: {type(exc).__name__}; "
+                "check the secret ARN and that this role may read it"
+            ) from None
+        try:
+            data = json.loads(raw)
+            return cls(
+                host=str(data["host"]),
+                port=int(data.get("port", 5432)),
+                dbname=str(data.get("dbname") or data.get("dbName") or "postgres"),
+                user=str(data["username"]),
+                sslmode=str(data.get("sslmode", "require")),
+                password=str(data["password"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"database secret {secret_id} is not RDS-style JSON (missing or bad {exc}); "
+                "it needs host, port, username, password, dbname"
+            ) from None
+
+    def with_dbname(self, dbname: str) -> Connection:
+        return dataclasses.replace(self, dbname=dbname)
+
+    def conninfo(self) -> str:
+        """A libpq connection string without the password (safe for argv)."""
+        return make_conninfo(
+            host=self.host, port=self.port, dbname=self.dbname, user=self.user,
+            sslmode=self.sslmode, application_name="backstop",
+        )
+
+    def describe(self) -> str:
+        return f"{self.dbname} on {self.host}:{self.port}"
+
+    def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self.conninfo(), password=self.password, **kwargs)
+        except psycopg.Error as exc:
+            raise SourceError(
+                f"cannot connect to database {self.describe()}: {self.scrub(str(exc))}; "
+                "check host, port, credentials and sslmode"
+            ) from None
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, [self.password])
+
+    @contextlib.contextmanager
+    def child_env(self) -> Iterator[dict[str, str]]:
+        """Environment for a libpq program: the password in a private passfile, never argv."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        with tempfile.TemporaryDirectory(prefix="backstop-pass-") as tmp:
+            if self.password is not None:
+                passfile = os.path.join(tmp, "pgpass")
+                escaped = self.password.replace("\\", "\\\\").replace(":", "\\:")
+                fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(f"*:*:*:*:{escaped}\n")
+                env["PGPASSFILE"] = passfile
+            yield env
+
+
+def _url_password(url: str) -> str | None:
+    password = urlsplit(url).password
+    return unquote(password) if password else None

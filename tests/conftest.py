@@ -1,0 +1,114 @@
+"""Shared fixtures: one real PostgreSQL 18 (+ pgvector) server for the session, the QuotePro
+sample loaded once as a template, throwaway OpenPGP key pairs, and moto-backed S3."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from backstop import sample
+from backstop.connection import Connection
+from backstop.localdb import LocalServer
+from moto import mock_aws
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+TEMPLATE = "quotepro_template"
+_names = itertools.count()
+
+
+class Postgres:
+    """The session's server. `database()` gives each test its own copy of the sample."""
+
+    def __init__(self, server: LocalServer) -> None:
+        self.server = server
+        self.password = server.password
+
+    def connection(self, dbname: str) -> Connection:
+        return self.server.connection(dbname)
+
+    def url(self, dbname: str) -> str:
+        c = self.connection(dbname)
+        return (f"postgresql://{c.user}:{c.password}@/{dbname}"
+                f"?host={c.host}&port={c.port}&sslmode=disable")
+
+    def database(self, *, empty: bool = False) -> Connection:
+        name = f"t{os.getpid()}_{next(_names)}"
+        with self.server.admin() as conn:
+            template = "template0" if empty else TEMPLATE
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE {template} OWNER backstop')
+        return self.connection(name)
+
+    def sql(self, connection: Connection, query: str) -> list[tuple[object, ...]]:
+        with connection.connect(autocommit=True) as conn:
+            cursor = conn.execute(query)
+            return cursor.fetchall() if cursor.description else []
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[Postgres]:
+    server = LocalServer(Path(tempfile.mkdtemp(prefix="backstop-test-")) / "pgdata")
+    try:
+        sample.load(server.create_database(TEMPLATE), scale=2)
+        yield Postgres(server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def db(pg: Postgres) -> Connection:
+    """A fresh copy of the QuotePro sample for one test."""
+    return pg.database()
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyPair:
+    public: str
+    private: str
+    fingerprint: str
+    home: Path  # a GNUPGHOME holding the private key, for stock `gpg --decrypt`
+
+
+def make_key_pair(directory: Path, name: str) -> KeyPair:
+    home = directory / name
+    home.mkdir(mode=0o700, parents=True)
+    gpg = ["gpg", "--homedir", str(home), "--batch"]
+    subprocess.run([*gpg, "--passphrase", "", "--quick-gen-key", f"{name} <{name}@test.invalid>",
+                    "default", "default", "never"], check=True, capture_output=True)
+    public = subprocess.run([*gpg, "--armor", "--export"], check=True, capture_output=True)
+    private = subprocess.run([*gpg, "--armor", "--export-secret-keys"], check=True,
+                             capture_output=True)
+    listing = subprocess.run([*gpg, "--with-colons", "--list-keys"], check=True,
+                             capture_output=True, text=True).stdout
+    fingerprint = next(line.split(":")[9] for line in listing.splitlines()
+                       if line.startswith("fpr"))
+    return KeyPair(public.stdout.decode(), private.stdout.decode(), fingerprint, home)
+
+
+@pytest.fixture(scope="session")
+def gpg_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
+    return make_key_pair(tmp_path_factory.mktemp("keys"), "recipient")
+
+
+@pytest.fixture(scope="session")
+def other_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
+    """A second, unrelated key pair: the 'wrong key' in failure tests."""
+    return make_key_pair(tmp_path_factory.mktemp("keys"), "stranger")
+
+
+@pytest.fixture
+def s3() -> Iterator[object]:
+    """A moto S3 client with an empty bucket named `backups`."""
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="backups")
+        yield client

@@ -1,0 +1,174 @@
+"""Every failure says what is wrong and leaves nothing that looks like a backup."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+
+import pytest
+from backstop.backup import BackupRequest, run_backup
+from backstop.connection import Connection
+from backstop.errors import ConfigError, DumpError, EncryptionError, SourceError, StoreError
+from backstop.manifest import DONE, FAILED, Scope
+from backstop.store import LocalStore, open_store
+from botocore.exceptions import ClientError
+
+from tests.integration.test_backup import Hooked, backup, pg_dump_children
+
+
+def done_manifests(store) -> list[dict]:
+    return [m for m in (json.loads(store.get(k)) for k in store.keys()
+                        if k.endswith(".manifest.json")) if m["status"] == DONE]
+
+
+def objects(store) -> list[str]:
+    return [k for k in store.keys() if not k.endswith(".manifest.json")]
+
+
+def test_no_recipient_key_is_refused_before_touching_anything(db, tmp_path):
+    store = LocalStore(tmp_path)
+    with pytest.raises(ConfigError, match="no recipient public key"):
+        run_backup(BackupRequest("quotepro"), connection=db, store=store, recipient_keys=[])
+    assert list(store.keys()) == []
+
+
+def test_a_key_that_is_not_a_key_is_named(db, tmp_path):
+    store = LocalStore(tmp_path)
+    with pytest.raises(EncryptionError, match="recipient public key #1 is not a usable"):
+        run_backup(BackupRequest("quotepro"), connection=db, store=store,
+                   recipient_keys=["-----BEGIN PGP PUBLIC KEY BLOCK-----\ngarbage\n"])
+    assert list(store.keys()) == []
+
+
+def test_a_key_that_cannot_encrypt_fails_and_stores_nothing(db, tmp_path):
+    home = tmp_path / "signer"
+    home.mkdir(mode=0o700)
+    gpg = ["gpg", "--homedir", str(home), "--batch"]
+    subprocess.run([*gpg, "--passphrase", "", "--quick-gen-key", "signer <s@test.invalid>",
+                    "ed25519", "sign", "never"], check=True, capture_output=True)
+    sign_only = subprocess.run([*gpg, "--armor", "--export"], check=True,
+                               capture_output=True).stdout.decode()
+    store = LocalStore(tmp_path / "store")
+
+    with pytest.raises(EncryptionError, match="could not encrypt"):
+        run_backup(BackupRequest("quotepro"), connection=db, store=store,
+                   recipient_keys=[sign_only])
+    assert objects(store) == []
+    assert done_manifests(store) == []
+
+
+def test_unreachable_database(gpg_keys, tmp_path):
+    nowhere = Connection(host="127.0.0.1", port=1, dbname="quotepro", user="backstop",
+                         password="s3cret-never-shown", sslmode="disable")
+    store = LocalStore(tmp_path)
+    with pytest.raises(SourceError, match="cannot connect to database quotepro on 127.0.0.1:1"
+                       ) as caught:
+        backup(nowhere, store, gpg_keys)
+    assert "s3cret-never-shown" not in str(caught.value)
+    assert list(store.keys()) == []
+
+
+def test_wrong_password(pg, db, gpg_keys, tmp_path):
+    wrong = Connection(**{**db.__dict__, "password": "not-the-password"})
+    with pytest.raises(SourceError, match="password authentication failed") as caught:
+        backup(wrong, LocalStore(tmp_path), gpg_keys)
+    assert "not-the-password" not in str(caught.value)
+
+
+def test_a_table_that_does_not_exist(db, gpg_keys, tmp_path):
+    store = LocalStore(tmp_path)
+    with pytest.raises(SourceError, match="table 'no_such_table' does not exist"):
+        backup(db, store, gpg_keys, Scope("full", tables=("quotes", "no_such_table")))
+    assert objects(store) == []
+    assert done_manifests(store) == []
+
+
+def test_pg_dump_killed_mid_stream_aborts_the_upload(db, gpg_keys, s3):
+    store = open_store("s3://backups/prod", s3_client=s3)
+
+    def kill_pg_dump() -> None:
+        for process in pg_dump_children():
+            process.kill()
+
+    with pytest.raises(DumpError, match="pg_dump of .* failed .*nothing was stored"):
+        backup(db, Hooked(store, kill_pg_dump), gpg_keys)
+
+    assert s3.list_multipart_uploads(Bucket="backups").get("Uploads", []) == []
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="backups").get("Contents", [])]
+    assert [k for k in keys if k.endswith(".dump.zst.gpg")] == []
+    (manifest_key,) = keys
+    assert json.loads(s3.get_object(Bucket="backups", Key=manifest_key)["Body"].read()
+                      )["status"] == FAILED
+
+
+def test_a_store_that_rejects_writes(db, gpg_keys, tmp_path, s3):
+    with pytest.raises(StoreError, match="cannot start upload .* NoSuchBucket"):
+        backup(db, open_store("s3://no-such-bucket", s3_client=s3), gpg_keys)
+
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the store should be")
+    with pytest.raises(StoreError, match="cannot write to"):
+        backup(db, LocalStore(blocker), gpg_keys)
+    assert blocker.read_text() == "a file where the store should be"
+
+
+def test_a_failed_upload_part_aborts_and_records_failure(db, gpg_keys, s3, monkeypatch):
+    store = open_store("s3://backups", s3_client=s3)
+
+    def refuse(**kwargs):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "UploadPart")
+
+    monkeypatch.setattr(s3, "upload_part", refuse)
+    with pytest.raises(StoreError, match="cannot upload part 1 .* AccessDenied"):
+        backup(db, store, gpg_keys)
+    assert s3.list_multipart_uploads(Bucket="backups").get("Uploads", []) == []
+    assert done_manifests(store) == []
+    assert pg_dump_children() == []
+
+
+HOSTILE = ['x"; DROP TABLE quotes; --', "$(touch /tmp/backstop-pwned)", "a*b?c.d", "Ünï code"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_table_names_are_data_not_code(pg, db, gpg_keys, tmp_path, name):
+    quoted = '"' + name.replace('"', '""') + '"'
+    pg.sql(db, f"CREATE TABLE {quoted} (v int); INSERT INTO {quoted} VALUES (1), (2)")
+    pg.sql(db, "CREATE TABLE a_b_c_d (v int)")  # would match a*b?c.d as a pattern
+    store = LocalStore(tmp_path)
+
+    manifest = backup(db, store, gpg_keys, Scope("full", tables=(name,)))
+
+    assert [(t.name, t.rows) for t in manifest.tables] == [(name, 2)]
+    assert pg.sql(db, "SELECT count(*) FROM quotes")[0][0] > 0
+    from tests.integration.test_backup import restored
+    assert set(restored(pg, store, manifest, gpg_keys)) == {f"public.{name}"}
+
+
+def test_the_password_never_leaks(pg, db, gpg_keys, tmp_path, caplog, capfd, monkeypatch):
+    argv: list[list[str]] = []
+    envs: list[dict[str, str]] = []
+    real_popen = subprocess.Popen
+
+    def spy(args, *rest, **kwargs):
+        argv.append([str(a) for a in args])
+        envs.append(dict(kwargs.get("env") or {}))
+        return real_popen(args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", spy)
+    caplog.set_level(logging.DEBUG)
+    store = LocalStore(tmp_path)
+
+    manifest = backup(db, store, gpg_keys)
+    with pytest.raises(SourceError) as missing:
+        backup(db, store, gpg_keys, Scope("full", tables=("nope",)))
+
+    secret = pg.password
+    out, err = capfd.readouterr()
+    assert argv and any("pg_dump" in a[0] for a in argv)
+    assert all(secret not in " ".join(a) for a in argv)
+    assert all(secret not in " ".join(env.values()) for env in envs)
+    assert secret not in caplog.text + out + err + str(missing.value) + repr(db)
+    for key in store.keys():
+        assert secret.encode() not in store.get(key)
+    assert secret not in json.dumps(manifest.to_dict())
