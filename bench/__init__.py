@@ -1,0 +1,1 @@
+"""`make bench`: Backstop measured against the raw PostgreSQL tools (see __main__)."""

