@@ -1,0 +1,104 @@
+"""The bench's results: a table with ratios against the raw read, the issue's targets checked
+PASS/FAIL, and the same as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.cases import Case
+from bench.measure import Usage
+
+MB = 1e6
+READ_LIMIT, DEFAULT_DUMP = "a", "b"
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    case: Case
+    usage: Usage
+    output_bytes: int | None
+
+    @property
+    def rss_main(self) -> int:
+        """The Backstop process's own peak for a Backstop case, else the largest tool's."""
+        own = [int(r["rss_self"]) for r in self.usage.reports]
+        return max(own) if own else self.usage.rss_programs
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    name: str
+    value: float
+    limit: float
+    at_most: bool = True  # False: the value must be at least the limit
+
+    @property
+    def passed(self) -> bool:
+        return self.value <= self.limit if self.at_most else self.value >= self.limit
+
+
+def backup_targets(results: dict[str, Result]) -> list[Target]:
+    raw = results[READ_LIMIT].usage.wall_s
+    local, s3 = results["d"], results["e"]
+    return [
+        Target("local wall / raw read", local.usage.wall_s / raw, 1.5),
+        Target("local ciphertext / default -Fc size",
+               (local.output_bytes or 0) / (results[DEFAULT_DUMP].output_bytes or 1), 1.0),
+        Target("naive pipeline wall / local wall",
+               results["c"].usage.wall_s / local.usage.wall_s, 5.0, at_most=False),
+        Target("S3 wall / raw read", s3.usage.wall_s / raw, 1.7),
+        Target("local Backstop process peak RSS (MB)", local.rss_main / MB, 150),
+        Target("S3 Backstop process peak RSS (MB)", s3.rss_main / MB, 150),
+    ]
+
+
+def render(db_name: str, db_bytes: int, results: Sequence[Result],
+           targets: Sequence[Target]) -> str:
+    by_key = {r.case.key: r for r in results}
+    raw = by_key[READ_LIMIT].usage.wall_s
+    default = by_key[DEFAULT_DUMP].output_bytes
+    header = ["", "case", "wall s", "MB/s", "x raw", "output MB", "x -Fc", "RSS main MB",
+              "RSS tree MB"]
+    rows = [header]
+    for r in results:
+        out = r.output_bytes
+        rows.append([
+            r.case.key, r.case.title, f"{r.usage.wall_s:.2f}",
+            f"{db_bytes / MB / r.usage.wall_s:.0f}", f"{r.usage.wall_s / raw:.2f}",
+            "-" if out is None else f"{out / MB:.1f}",
+            "-" if out is None or not default else f"{out / default:.2f}",
+            f"{r.rss_main / MB:.0f}", f"{r.usage.rss_tree / MB:.0f}"])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [f"database {db_name}: {db_bytes / MB:.0f} MB (pg_database_size)", ""]
+    for row in rows:
+        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths,
+                                                                                    strict=True))]
+        lines.append("  ".join(cells))
+    lines += ["", "RSS main: peak RSS (kernel high-water mark, VmHWM) of the Backstop process "
+              "itself in Backstop cases, else of the largest tool.",
+              "RSS tree: peak of the RSS summed over every process the case ran, sampled every "
+              "0.1 s (shared pages counted once per process); the PostgreSQL server is not in it.",
+              "", "targets:"]
+    for t in targets:
+        relation = "<=" if t.at_most else ">="
+        lines.append(f"  {'PASS' if t.passed else 'FAIL'}  {t.name}: {t.value:.2f} "
+                     f"(target {relation} {t.limit:g})")
+    return "\n".join(lines)
+
+
+def write_json(path: Path, size_gb: float, db_name: str, db_bytes: int,
+               results: Sequence[Result], targets: Sequence[Target]) -> None:
+    data: dict[str, Any] = {
+        "size_gb": size_gb, "database": db_name, "database_bytes": db_bytes,
+        "cases": {r.case.key: {
+            "title": r.case.title, "wall_s": r.usage.wall_s,
+            "mb_per_s": db_bytes / MB / r.usage.wall_s, "output_bytes": r.output_bytes,
+            "rss_main_bytes": r.rss_main, "rss_tree_bytes": r.usage.rss_tree,
+        } for r in results},
+        "targets": [{**dataclasses.asdict(t), "passed": t.passed} for t in targets],
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")
