@@ -1,0 +1,1 @@
+"""Backstop's CDK constructs: one per capability, composed by ``infra.stack``."""

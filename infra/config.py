@@ -1,0 +1,497 @@
+"""The one typed, validated configuration of a Backstop deployment.
+
+Values come from CDK context: defaults in ``cdk.json`` under ``backstop:<key>``, a deployment's
+own JSON file named by ``backstop:config_file`` (its keys override the defaults), and ``-c
+backstop:<key>=<json>`` on the command line. Every error names the key and says how to fix it,
+so a wrong value fails ``cdk synth`` before anything reaches AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PREFIX = "backstop:"
+RETENTION_CLASSES = ("daily", "weekly", "monthly", "pre-migration", "pre-restore", "manual")
+SCHEDULED_CLASSES = ("daily", "weekly", "monthly")
+# Kept until a person deletes them: no lifecycle expiration for these prefixes.
+KEPT_CLASSES = ("pre-migration", "pre-restore")
+SCOPE_MODES = ("full", "schema-only", "data-only")
+ARCHITECTURES = ("arm64", "x86_64")
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                      2192, 2557, 2922, 3288, 3653)
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # as the library's object keys allow
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
+_SECRET_NAME = re.compile(r"^[\w/+=.@-]{1,512}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ARMOR = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+# SSM parameter value limits (bytes): standard tier 4 KB, advanced tier 8 KB.
+SSM_STANDARD_MAX = 4096
+SSM_ADVANCED_MAX = 8192
+# Lambda caps all environment variables of a function together at 4 KB.
+LAMBDA_ENV_BUDGET = 4096
+
+
+class ConfigurationError(ValueError):
+    """A configuration value is wrong; the message names the key and the fix."""
+
+    def __init__(self, key: str, problem: str, fix: str) -> None:
+        super().__init__(f"{PREFIX}{key}: {problem}; {fix}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Scope:
+    mode: str = "full"
+    tables: tuple[str, ...] = ()
+    exclude_tables: tuple[str, ...] = ()
+
+    def to_input(self) -> dict[str, Any]:
+        """The scope as it appears in state machine input."""
+        return {"mode": self.mode, "tables": list(self.tables),
+                "exclude_tables": list(self.exclude_tables)}
+
+
+@dataclass(frozen=True)
+class Database:
+    name: str
+    secret: str  # a Secrets Manager secret name or its complete ARN
+    scope: Scope = Scope()
+    schedules: tuple[str, ...] = SCHEDULED_CLASSES
+
+    @property
+    def secret_is_arn(self) -> bool:
+        return self.secret.startswith("arn:")
+
+
+@dataclass(frozen=True)
+class Network:
+    vpc_id: str
+    subnet_ids: tuple[str, ...]
+    availability_zones: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ObjectLock:
+    mode: str  # GOVERNANCE or COMPLIANCE
+    days: int
+
+
+@dataclass(frozen=True)
+class Replication:
+    destination_bucket_arn: str
+    destination_kms_key_arn: str
+
+
+@dataclass(frozen=True)
+class BackupFunction:
+    timeout_seconds: int = 900
+    memory_mb: int = 2048
+    ephemeral_storage_mb: int = 512
+
+
+@dataclass(frozen=True)
+class Retention:
+    daily: int = 7
+    weekly: int = 30
+    monthly: int = 365
+    manual: int | None = None  # None: kept until a person deletes it
+    noncurrent_versions: int = 30
+
+    def days(self, retention_class: str) -> int | None:
+        """Days until expiry for a retention class; None means kept."""
+        if retention_class in KEPT_CLASSES:
+            return None
+        value: int | None = getattr(self, retention_class)
+        return value
+
+
+@dataclass(frozen=True)
+class BackstopConfig:
+    databases: tuple[Database, ...]
+    recipients: tuple[str, ...]  # armored OpenPGP public keys
+    stack_name: str = "Backstop"
+    account: str | None = None
+    region: str | None = None
+    architecture: str = "arm64"
+    prefix: str = "backstop"
+    retention: Retention = Retention()
+    object_lock: ObjectLock | None = None
+    replication: Replication | None = None
+    rpo_hours: int = 24
+    rto_minutes: int = 60
+    collapsed_fraction: float = 0.5
+    backup_function: BackupFunction = BackupFunction()
+    log_retention_days: int = 90
+    alarm_emails: tuple[str, ...] = ()
+    network: Network | None = None
+    postgres_version: str = "18.1"
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def database_secrets(self) -> dict[str, str]:
+        return {db.name: db.secret for db in self.databases}
+
+
+# --------------------------------------------------------------------------- loading
+
+KEYS = ("databases", "recipients", "stack_name", "account", "region", "architecture", "prefix",
+        "retention_days", "object_lock", "replication", "rpo_hours", "rto_minutes",
+        "collapsed_fraction", "backup_function", "log_retention_days", "alarm_emails", "network",
+        "postgres_version", "tags")
+
+NUMERIC_KEYS = ("rpo_hours", "rto_minutes", "collapsed_fraction", "log_retention_days")
+
+
+def raw_from_context(get: Any, *, base_dir: Path | None = None) -> dict[str, Any]:
+    """Collect ``backstop:*`` context values (``get`` is ``node.try_get_context``).
+
+    A value given with ``-c`` arrives as a string; JSON-looking strings are decoded so that
+    ``-c backstop:rpo_hours=12`` and ``-c backstop:alarm_emails='["a@b.c"]'`` both work.
+    """
+    raw: dict[str, Any] = {}
+    for key in KEYS:
+        value = get(PREFIX + key)
+        if value is not None:
+            raw[key] = _decode(key, value)
+    config_file = get(PREFIX + "config_file")
+    if config_file:
+        path = Path(config_file)
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        try:
+            overrides = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigurationError("config_file", f"cannot read {path} ({exc})",
+                                     "give the path of a JSON object of backstop keys") from exc
+        if not isinstance(overrides, dict):
+            raise ConfigurationError("config_file", f"{path} is not a JSON object",
+                                     'write {"databases": [...], "recipients": [...]}')
+        for key, value in overrides.items():
+            key = key.removeprefix(PREFIX)
+            if key not in KEYS:
+                raise ConfigurationError(key, f"unknown key in {path}",
+                                         f"use one of {', '.join(KEYS)}")
+            raw[key] = value
+    return raw
+
+
+def _decode(key: str, value: Any) -> Any:
+    if isinstance(value, str) and (value[:1] in ("[", "{") or value in ("null", "true", "false")):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(key, f"is not valid JSON ({exc.msg})",
+                                     "quote the whole JSON value on the command line") from exc
+    if key in NUMERIC_KEYS and isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value):
+        return json.loads(value)
+    return value
+
+
+def load_config(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> BackstopConfig:
+    """Validate raw context values into a BackstopConfig; raise ConfigurationError on the first
+    wrong value."""
+    unknown = set(raw) - set(KEYS)
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ConfigurationError(key, "is not a Backstop setting", f"use one of {', '.join(KEYS)}")
+
+    databases = _databases(raw.get("databases"))
+    recipients = _recipients(raw.get("recipients"), base_dir)
+    architecture = _choice(raw, "architecture", ARCHITECTURES, "arm64")
+    retention = _retention(raw.get("retention_days"))
+    rpo = _int(raw, "rpo_hours", 24, 1, 24 * 31)
+    rto = _int(raw, "rto_minutes", 60, 1, 24 * 60)
+    fraction = raw.get("collapsed_fraction", 0.5)
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction < 1:
+        raise ConfigurationError("collapsed_fraction", f"{fraction!r} is not between 0 and 1",
+                                 "use e.g. 0.5 to flag a backup under half the previous size")
+    log_days = _int(raw, "log_retention_days", 90, 1, 3653)
+    if log_days not in LOG_RETENTION_DAYS:
+        raise ConfigurationError("log_retention_days", f"{log_days} is not a CloudWatch value",
+                                 f"use one of {LOG_RETENTION_DAYS}")
+    emails = _str_list(raw, "alarm_emails")
+    for email in emails:
+        if not _EMAIL.match(email):
+            raise ConfigurationError("alarm_emails", f"{email!r} is not an e-mail address",
+                                     "list addresses like oncall@example.com")
+    prefix = raw.get("prefix", "backstop")
+    if not isinstance(prefix, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,30}", prefix):
+        raise ConfigurationError("prefix", f"{prefix!r} is not a simple key prefix",
+                                 "use lowercase letters, digits and dashes, e.g. 'backstop'")
+    stack_name = raw.get("stack_name", "Backstop")
+    if not isinstance(stack_name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}",
+                                                           stack_name):
+        raise ConfigurationError("stack_name", f"{stack_name!r} is not a stack name",
+                                 "use letters, digits and dashes, starting with a letter")
+    account = _optional_str(raw, "account", r"\d{12}", "a 12-digit account id")
+    region = _optional_str(raw, "region", r"[a-z]{2}(-[a-z]+)+-\d", "a region like eu-west-1")
+    postgres_version = raw.get("postgres_version", "18.1")
+    if not isinstance(postgres_version, str) or not re.fullmatch(r"\d{2}\.\d+", postgres_version):
+        raise ConfigurationError("postgres_version", f"{postgres_version!r} is not a release",
+                                 "use a PostgreSQL release like '18.1' (major.minor)")
+    tags = raw.get("tags", {})
+    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+        raise ConfigurationError("tags", "must map tag names to strings", 'use {"team": "db"}')
+
+    config = BackstopConfig(
+        databases=databases, recipients=recipients, stack_name=stack_name, account=account,
+        region=region, architecture=architecture, prefix=prefix, retention=retention,
+        object_lock=_object_lock(raw.get("object_lock")),
+        replication=_replication(raw.get("replication")), rpo_hours=rpo, rto_minutes=rto,
+        collapsed_fraction=float(fraction), backup_function=_backup_function(raw),
+        log_retention_days=log_days, alarm_emails=emails, network=_network(raw.get("network")),
+        postgres_version=postgres_version, tags=dict(tags))
+    secrets_json = json.dumps(config.database_secrets(), separators=(",", ":"))
+    if len(secrets_json) > LAMBDA_ENV_BUDGET // 2:
+        raise ConfigurationError("databases", "the database -> secret map is too large for the "
+                                 "Lambda environment (4 KB)",
+                                 "use shorter secret names or split databases across stacks")
+    return config
+
+
+def _databases(value: Any) -> tuple[Database, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigurationError("databases", "no database is configured",
+                                 'list at least one {"name": ..., "secret": ...}')
+    seen: set[str] = set()
+    result = []
+    for i, item in enumerate(value):
+        key = f"databases[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigurationError(key, "is not an object", 'use {"name": ..., "secret": ...}')
+        extra = set(item) - {"name", "secret", "scope", "schedules"}
+        if extra:
+            raise ConfigurationError(f"{key}.{sorted(extra)[0]}", "is not a database setting",
+                                     "use name, secret, scope, schedules")
+        name = item.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ConfigurationError(f"{key}.name", f"{name!r} is not a database name",
+                                     "use 1-63 lowercase letters, digits, '-' or '_'")
+        if name in seen:
+            raise ConfigurationError(f"{key}.name", f"{name!r} is listed twice",
+                                     "give each database once")
+        seen.add(name)
+        secret = item.get("secret")
+        if not isinstance(secret, str) or not (
+                _SECRET_ARN.match(secret) or (not secret.startswith("arn:")
+                                               and _SECRET_NAME.match(secret))):
+            raise ConfigurationError(f"{key}.secret", f"{secret!r} is not a secret name or ARN",
+                                     "give the Secrets Manager secret name or its complete ARN")
+        schedules = item.get("schedules", list(SCHEDULED_CLASSES))
+        if not isinstance(schedules, list) or any(s not in SCHEDULED_CLASSES for s in schedules):
+            raise ConfigurationError(f"{key}.schedules", f"{schedules!r} is not a schedule list",
+                                     f"use a subset of {list(SCHEDULED_CLASSES)}")
+        result.append(Database(name=name, secret=secret,
+                               scope=_scope(f"{key}.scope", item.get("scope", {})),
+                               schedules=tuple(dict.fromkeys(schedules))))
+    return tuple(result)
+
+
+def _scope(key: str, value: Any) -> Scope:
+    if not isinstance(value, dict):
+        raise ConfigurationError(key, "is not an object",
+                                 'use {"mode": "full", "tables": [], "exclude_tables": []}')
+    mode = value.get("mode", "full")
+    if mode not in SCOPE_MODES:
+        raise ConfigurationError(f"{key}.mode", f"{mode!r} is not a scope mode",
+                                 f"use one of {', '.join(SCOPE_MODES)}")
+    tables = []
+    for sub in ("tables", "exclude_tables"):
+        names = value.get(sub, [])
+        if not isinstance(names, list) or not all(isinstance(t, str) and _TABLE.match(t)
+                                                  for t in names):
+            raise ConfigurationError(f"{key}.{sub}", f"{names!r} is not a list of table names",
+                                     "list names like 'quotes' or 'public.quotes'")
+        tables.append(tuple(names))
+    if tables[0] and tables[1]:
+        raise ConfigurationError(f"{key}.exclude_tables", "cannot be combined with tables",
+                                 "give either tables to include or tables to exclude")
+    return Scope(mode=mode, tables=tables[0], exclude_tables=tables[1])
+
+
+def _recipients(value: Any, base_dir: Path | None) -> tuple[str, ...]:
+    fix = "list armored OpenPGP public keys, or 'file:path/to/key.asc'"
+    if not isinstance(value, list) or not value:
+        raise ConfigurationError("recipients", "no recipient public key is configured; backups "
+                                 "are encrypted to these keys", fix)
+    if len(value) > 10:
+        raise ConfigurationError("recipients", f"{len(value)} keys given, at most 10 allowed",
+                                 "encrypt to at most 10 recipients (one SSM GetParameters call)")
+    keys = []
+    for i, item in enumerate(value):
+        key = f"recipients[{i}]"
+        if not isinstance(item, str):
+            raise ConfigurationError(key, "is not a string", fix)
+        if item.startswith("file:"):
+            path = Path(item.removeprefix("file:"))
+            if base_dir is not None and not path.is_absolute():
+                path = base_dir / path
+            try:
+                item = path.read_text()
+            except OSError as exc:
+                raise ConfigurationError(key, f"cannot read {path} ({exc.strerror})", fix) from exc
+        item = item.strip()
+        if not item.startswith(_ARMOR):
+            raise ConfigurationError(key, "is not an armored OpenPGP public key", fix
+                                     + " (export with: gpg --armor --export <fingerprint>)")
+        if len(item.encode()) > SSM_ADVANCED_MAX:
+            raise ConfigurationError(key, "is larger than 8 KB (the SSM parameter limit)",
+                                     "export the key without extra signatures: "
+                                     "gpg --armor --export-options export-minimal --export")
+        keys.append(item + "\n")
+    return tuple(keys)
+
+
+def _retention(value: Any) -> Retention:
+    value = {} if value is None else value
+    if not isinstance(value, dict):
+        raise ConfigurationError("retention_days", "is not an object",
+                                 'use {"daily": 7, "weekly": 30, "monthly": 365, "manual": null}')
+    allowed = {"daily", "weekly", "monthly", "manual", "noncurrent_versions"}
+    for name in value:
+        if name not in allowed:
+            hint = ("pre-migration and pre-restore backups are kept until deleted"
+                    if name in KEPT_CLASSES else f"use {', '.join(sorted(allowed))}")
+            raise ConfigurationError(f"retention_days.{name}", "cannot be configured", hint)
+    defaults = Retention()
+    days: dict[str, int | None] = {}
+    for name in allowed:
+        v = value.get(name, getattr(defaults, name))
+        if v is None and name == "manual":
+            days[name] = None
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 36500:
+            raise ConfigurationError(f"retention_days.{name}", f"{v!r} is not a number of days",
+                                     "use a whole number of days from 1 to 36500"
+                                     + (" or null to keep" if name == "manual" else ""))
+        days[name] = v
+    return Retention(daily=_days(days, "daily"), weekly=_days(days, "weekly"),
+                     monthly=_days(days, "monthly"), manual=days["manual"],
+                     noncurrent_versions=_days(days, "noncurrent_versions"))
+
+
+def _days(days: Mapping[str, int | None], name: str) -> int:
+    value = days[name]
+    assert value is not None
+    return value
+
+
+def _object_lock(value: Any) -> ObjectLock | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ConfigurationError("object_lock", "is not an object",
+                                 'use {"mode": "GOVERNANCE", "days": 7} or null')
+    mode = value.get("mode")
+    if mode not in ("GOVERNANCE", "COMPLIANCE"):
+        raise ConfigurationError("object_lock.mode", f"{mode!r} is not an Object Lock mode",
+                                 "use GOVERNANCE or COMPLIANCE")
+    days = value.get("days")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36500:
+        raise ConfigurationError("object_lock.days", f"{days!r} is not a number of days",
+                                 "use a whole number of days, at most the shortest retention")
+    return ObjectLock(mode=mode, days=days)
+
+
+def _replication(value: Any) -> Replication | None:
+    if value is None:
+        return None
+    fix = ('use {"destination_bucket_arn": "arn:aws:s3:::name", '
+           '"destination_kms_key_arn": "arn:aws:kms:<region>:<account>:key/<id>"}')
+    if not isinstance(value, dict):
+        raise ConfigurationError("replication", "is not an object", fix)
+    bucket = value.get("destination_bucket_arn")
+    key = value.get("destination_kms_key_arn")
+    if not isinstance(bucket, str) or not re.fullmatch(r"arn:aws[a-z-]*:s3:::[a-z0-9.-]{3,63}",
+                                                       bucket):
+        raise ConfigurationError("replication.destination_bucket_arn",
+                                 f"{bucket!r} is not a bucket ARN", fix)
+    if not isinstance(key, str) or not re.fullmatch(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/.+",
+                                                    key):
+        raise ConfigurationError("replication.destination_kms_key_arn",
+                                 f"{key!r} is not a KMS key ARN", fix)
+    return Replication(destination_bucket_arn=bucket, destination_kms_key_arn=key)
+
+
+def _backup_function(raw: Mapping[str, Any]) -> BackupFunction:
+    value = raw.get("backup_function", {})
+    if not isinstance(value, dict):
+        raise ConfigurationError("backup_function", "is not an object",
+                                 '{"timeout_seconds": 900, "memory_mb": 2048, '
+                                 '"ephemeral_storage_mb": 512}')
+    for name in value:
+        if name not in ("timeout_seconds", "memory_mb", "ephemeral_storage_mb"):
+            raise ConfigurationError(f"backup_function.{name}", "is not a setting",
+                                     "use timeout_seconds, memory_mb, ephemeral_storage_mb")
+    return BackupFunction(
+        timeout_seconds=_int(value, "timeout_seconds", 900, 60, 900, "backup_function.",
+                             " (Lambda's limit is 15 minutes; larger dumps need a container task)"),
+        memory_mb=_int(value, "memory_mb", 2048, 128, 10240, "backup_function."),
+        ephemeral_storage_mb=_int(value, "ephemeral_storage_mb", 512, 512, 10240,
+                                  "backup_function."))
+
+
+def _network(value: Any) -> Network | None:
+    if value is None:
+        return None
+    fix = ('use {"vpc_id": "vpc-...", "subnet_ids": [...], "availability_zones": [...], '
+           '"security_group_ids": [...]} or null for public endpoints')
+    if not isinstance(value, dict):
+        raise ConfigurationError("network", "is not an object", fix)
+    vpc_id = value.get("vpc_id")
+    if not isinstance(vpc_id, str) or not re.fullmatch(r"vpc-[0-9a-f]{8,17}", vpc_id):
+        raise ConfigurationError("network.vpc_id", f"{vpc_id!r} is not a VPC id", fix)
+    lists = {}
+    for name, pattern in (("subnet_ids", r"subnet-[0-9a-f]{8,17}"),
+                          ("availability_zones", r"[a-z]{2}(-[a-z]+)+-\d[a-z]"),
+                          ("security_group_ids", r"sg-[0-9a-f]{8,17}")):
+        items = value.get(name)
+        if not isinstance(items, list) or not items or not all(
+                isinstance(i, str) and re.fullmatch(pattern, i) for i in items):
+            raise ConfigurationError(f"network.{name}", f"{items!r} is not a list of ids", fix)
+        lists[name] = tuple(items)
+    if len(lists["availability_zones"]) != len(lists["subnet_ids"]):
+        raise ConfigurationError("network.availability_zones",
+                                 "must name one zone per subnet, in the same order", fix)
+    return Network(vpc_id=vpc_id, subnet_ids=lists["subnet_ids"],
+                   availability_zones=lists["availability_zones"],
+                   security_group_ids=lists["security_group_ids"])
+
+
+def _int(raw: Mapping[str, Any], name: str, default: int, low: int, high: int,
+         key_prefix: str = "", note: str = "") -> int:
+    value = raw.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigurationError(f"{key_prefix}{name}", f"{value!r} is out of range",
+                                 f"use a whole number from {low} to {high}{note}")
+    return value
+
+
+def _choice(raw: Mapping[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = raw.get(name, default)
+    if value not in choices:
+        raise ConfigurationError(name, f"{value!r} is not allowed", f"use one of {choices}")
+    return str(value)
+
+
+def _str_list(raw: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    value = raw.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError(name, f"{value!r} is not a list of strings", '["..."]')
+    return tuple(value)
+
+
+def _optional_str(raw: Mapping[str, Any], name: str, pattern: str, what: str) -> str | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        raise ConfigurationError(name, f"{value!r} is not {what}", f"give {what} or null")
+    return value
