@@ -1,0 +1,151 @@
+"""Lambda functions with shared defaults, and the two layers they run on.
+
+Every function of the stack comes from ``Functions.function``: Python 3.12 on the configured
+architecture, JSON logs into an explicit log group with retention, active tracing, Powertools
+settings, the Python dependencies layer, the VPC when one is configured, and its own role that
+starts with nothing but its log group and X-Ray. Callers grant the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.config import BackstopConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = ROOT / "functions"
+PGTOOLS_DIR = ROOT / "layers" / "pgtools"
+PYTHON_DEPS_DIR = ROOT / "layers" / "python-deps"
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+# The AL2023 image CDK itself uses to bundle python3.12 functions: same OS as the runtime.
+BUILD_IMAGE = "public.ecr.aws/sam/build-python3.12"
+METRICS_NAMESPACE = "Backstop"
+SERVICE_NAME = "backstop"
+RETENTION = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS",
+             30: "ONE_MONTH", 60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS",
+             150: "FIVE_MONTHS", 180: "SIX_MONTHS", 365: "ONE_YEAR", 400: "THIRTEEN_MONTHS",
+             545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS", 1827: "FIVE_YEARS",
+             2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+             3653: "TEN_YEARS"}
+
+
+def _digest(*parts: str | Path) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.read_bytes() if isinstance(part, Path) else part.encode())
+    return h.hexdigest()
+
+
+@jsii.implements(cdk.ILocalBundling)
+class _PipPlatformBundling:
+    """Builds the Python dependencies layer on the deploying machine, without Docker."""
+
+    def __init__(self, arch: str) -> None:
+        self._arch = arch
+
+    def try_bundle(self, output_dir: str, *args: Any, **kwargs: Any) -> bool:
+        build = [sys.executable, str(PYTHON_DEPS_DIR / "build.py"), "--arch", self._arch,
+                 "--out", output_dir]
+        # False lets CDK fall back to the Docker command below.
+        return subprocess.run(build, check=False).returncode == 0
+
+
+class Functions(Construct):
+    """The function factory and the layers shared by every function."""
+
+    def __init__(self, scope: Construct, id_: str, *, config: BackstopConfig) -> None:
+        super().__init__(scope, id_)
+        self._config = config
+        arm = config.architecture == "arm64"
+        self.architecture = lambda_.Architecture.ARM_64 if arm else lambda_.Architecture.X86_64
+        docker_platform = "linux/arm64" if arm else "linux/amd64"
+
+        self._code = lambda_.Code.from_asset(
+            str(FUNCTIONS_DIR), exclude=["**/__pycache__", "**/*.pyc", "*.egg-info"])
+
+        self.python_deps = lambda_.LayerVersion(
+            self, "PythonDeps",
+            description="Backstop Python dependencies (psycopg, Powertools, python-gnupg, ...)",
+            compatible_runtimes=[RUNTIME], compatible_architectures=[self.architecture],
+            code=lambda_.Code.from_asset(
+                str(PYTHON_DEPS_DIR),
+                asset_hash=_digest(config.architecture, PYTHON_DEPS_DIR / "requirements.txt",
+                                   PYTHON_DEPS_DIR / "build.py"),
+                bundling=cdk.BundlingOptions(
+                    image=RUNTIME.bundling_image, platform=docker_platform,
+                    local=_PipPlatformBundling(config.architecture),
+                    command=["bash", "-c", "pip install --no-deps --only-binary=:all: "
+                             "-r /asset-input/requirements.txt -t /asset-output/python"])))
+
+        self.pgtools = lambda_.LayerVersion(
+            self, "PgTools",
+            description=f"PostgreSQL {config.postgres_version} client tools and gpg for AL2023",
+            compatible_runtimes=[RUNTIME], compatible_architectures=[self.architecture],
+            code=lambda_.Code.from_asset(
+                str(PGTOOLS_DIR),
+                asset_hash=_digest(config.architecture, config.postgres_version,
+                                   PGTOOLS_DIR / "build.sh"),
+                bundling=cdk.BundlingOptions(
+                    image=cdk.DockerImage.from_registry(BUILD_IMAGE), platform=docker_platform,
+                    user="root", environment={"PG_VERSION": config.postgres_version},
+                    command=["bash", "/asset-input/build.sh"])))
+
+        self._vpc: ec2.IVpc | None = None
+        self._security_groups: list[ec2.ISecurityGroup] = []
+        if config.network is not None:
+            net = config.network
+            # From ids, not a lookup: synth never calls AWS.
+            self._vpc = ec2.Vpc.from_vpc_attributes(
+                self, "Vpc", vpc_id=net.vpc_id, availability_zones=list(net.availability_zones),
+                private_subnet_ids=list(net.subnet_ids))
+            self._security_groups = [
+                ec2.SecurityGroup.from_security_group_id(self, f"Sg{i}", sg, mutable=False)
+                for i, sg in enumerate(net.security_group_ids)]
+
+    def function(self, id_: str, *, handler: str, description: str,
+                 environment: dict[str, str] | None = None,
+                 timeout: cdk.Duration | None = None, memory_mb: int = 256,
+                 ephemeral_storage_mb: int = 512, pgtools: bool = False) -> lambda_.Function:
+        """A function running ``handlers.<module>.handler`` from ``functions/``."""
+        log_group = logs.LogGroup(
+            self, f"{id_}Logs", retention=log_retention(self._config.log_retention_days),
+            removal_policy=cdk.RemovalPolicy.DESTROY)
+        role = iam.Role(self, f"{id_}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description=f"Backstop {id_} function")
+        log_group.grant_write(role)
+        if self._vpc is not None:
+            role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(
+                "service-role/AWSLambdaVPCAccessExecutionRole"))
+        layers: list[lambda_.ILayerVersion] = [self.python_deps]
+        if pgtools:
+            layers.append(self.pgtools)
+        fn = lambda_.Function(
+            self, id_, description=description, runtime=RUNTIME, architecture=self.architecture,
+            handler=handler, code=self._code, layers=layers, role=role,
+            environment={"POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                         **(environment or {})},
+            logging_format=lambda_.LoggingFormat.JSON, log_group=log_group,
+            tracing=lambda_.Tracing.ACTIVE, timeout=timeout or cdk.Duration.seconds(60),
+            memory_size=memory_mb, ephemeral_storage_size=cdk.Size.mebibytes(ephemeral_storage_mb),
+            vpc=self._vpc, security_groups=self._security_groups or None,
+            vpc_subnets=ec2.SubnetSelection(subnets=self._vpc.private_subnets)
+            if self._vpc is not None else None)
+        return fn
+
+
+def log_retention(days: int) -> logs.RetentionDays:
+    """The CloudWatch retention enum for a number of days the config already validated."""
+    return logs.RetentionDays[RETENTION[days]]
