@@ -1,0 +1,71 @@
+"""When backups run by themselves: EventBridge rules that start the backup workflow.
+
+Per database and scheduled retention class, a cron rule (UTC) whose target input is the
+workflow input for that backup. One more rule turns a custom ``backstop.pre-deploy`` event into
+a pre-migration backup, so CI/CD can ask for "a backup before every deploy" with one
+``aws events put-events``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.config import BackstopConfig
+
+PRE_DEPLOY_SOURCE = "backstop.pre-deploy"
+
+
+@dataclass(frozen=True)
+class Cadence:
+    retention: str
+    cron: dict[str, str]
+    description: str
+
+
+CADENCES = {
+    "daily": Cadence("daily", {"minute": "0", "hour": "2"}, "every day 02:00 UTC"),
+    "weekly": Cadence("weekly", {"minute": "0", "hour": "3", "week_day": "SUN"},
+                      "every Sunday 03:00 UTC"),
+    "monthly": Cadence("monthly", {"minute": "0", "hour": "4", "day": "1"},
+                       "the 1st of every month 04:00 UTC"),
+}
+
+
+class Schedules(Construct):
+    """Scheduled and event-driven starts of the backup workflow."""
+
+    def __init__(self, scope: Construct, id_: str, *, config: BackstopConfig,
+                 state_machine: sfn.IStateMachine) -> None:
+        super().__init__(scope, id_)
+        for db in config.databases:
+            for retention in db.schedules:
+                cadence = CADENCES[retention]
+                events.Rule(
+                    self, f"{_pascal(db.name)}{_pascal(retention)}",
+                    description=f"Backstop: {retention} backup of {db.name}, "
+                                f"{cadence.description}",
+                    schedule=events.Schedule.cron(**cadence.cron),
+                    targets=[targets.SfnStateMachine(
+                        state_machine, input=events.RuleTargetInput.from_object({
+                            "database": db.name, "retention": retention,
+                            "reason": f"scheduled {retention} backup",
+                            "scope": db.scope.to_input()}))])
+
+        self.pre_deploy = events.Rule(
+            self, "PreDeploy",
+            description="Backstop: pre-migration backup requested by CI/CD before a deploy",
+            event_pattern=events.EventPattern(source=[PRE_DEPLOY_SOURCE]),
+            targets=[targets.SfnStateMachine(
+                state_machine, input=events.RuleTargetInput.from_object({
+                    "database": events.EventField.from_path("$.detail.database"),
+                    "retention": "pre-migration",
+                    "reason": events.EventField.from_path("$.detail.reason")}))])
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.replace("-", "_").split("_"))
