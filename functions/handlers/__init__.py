@@ -1,0 +1,1 @@
+"""Thin Lambda entry points over the backstop library: parse, call, return a small dict."""

@@ -1,0 +1,65 @@
+"""Is a finished backup believable? Its object matches the manifest, it is not empty, and it
+is not much smaller than the previous good backup of the same database and scope.
+
+This is library logic waiting for a home in ``backstop`` (proposed: ``backstop.checks``);
+it lives beside the handlers until then and uses only the library's public API.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any
+
+from backstop.catalog import list_manifests
+from backstop.errors import IntegrityError
+from backstop.manifest import DONE, Manifest
+from backstop.store import ObjectStore
+
+CHUNK = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Assessment:
+    manifest: Manifest
+    previous: Manifest | None
+    collapsed_fraction: float
+
+    @property
+    def collapsed(self) -> bool:
+        return (self.previous is not None and self.previous.size > 0
+                and self.manifest.size < self.collapsed_fraction * self.previous.size)
+
+    def to_dict(self) -> dict[str, Any]:
+        previous = self.previous
+        return {"backup_id": self.manifest.id, "database": self.manifest.database,
+                "size": self.manifest.size, "collapsed": self.collapsed,
+                "collapsed_fraction": self.collapsed_fraction,
+                "previous_id": previous.id if previous else None,
+                "previous_size": previous.size if previous else None,
+                "ratio": round(self.manifest.size / previous.size, 4)
+                if previous and previous.size else None}
+
+
+def assess_backup(store: ObjectStore, manifest_key: str, *,
+                  collapsed_fraction: float) -> Assessment:
+    """Re-read the committed manifest, hash its object, find the previous good backup."""
+    manifest = Manifest.from_json(store.get(manifest_key), key=manifest_key)
+    if manifest.status != DONE:
+        raise IntegrityError(f"backup {manifest.id} is {manifest.status}, not DONE; "
+                             "see its manifest's error")
+    if manifest.size <= 0:
+        raise IntegrityError(f"backup {manifest.id} of {manifest.database} is empty; "
+                             "check the database and the dump's scope")
+    digest, size = hashlib.sha256(), 0
+    with store.reader(manifest.key) as body:
+        while chunk := body.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    if size != manifest.size or digest.hexdigest() != manifest.sha256:
+        raise IntegrityError(f"backup {manifest.id}: object {manifest.key} does not match its "
+                             f"manifest ({size} bytes, expected {manifest.size}); it is damaged")
+    previous = next((m for m in list_manifests(store, database=manifest.database)
+                     if m.status == DONE and m.scope == manifest.scope and m.id != manifest.id
+                     and m.started_at <= manifest.started_at), None)
+    return Assessment(manifest, previous, collapsed_fraction)
