@@ -1,0 +1,108 @@
+"""Fixtures for the infrastructure tier: one synthesized stack per session (synth costs
+seconds, assertions milliseconds), and a moto account running its backup workflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+ROOT = Path(__file__).resolve().parents[2]
+for path in (ROOT, ROOT / "functions"):  # `infra` and `handlers` are not installed packages
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from infra.config import BackstopConfig, load_config  # noqa: E402
+
+SECRET_NAME = "backstop/quotepro"
+NO_BUNDLING = {"aws:cdk:bundling-stacks": []}  # layers are built at deploy time, not in tests
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "network: needs the Python package index (skips offline)")
+
+
+def cdk_json_context() -> dict[str, Any]:
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return context
+
+
+def raw_config(recipient: str, **overrides: Any) -> dict[str, Any]:
+    """cdk.json's defaults as raw config values, with a recipient and any overrides."""
+    raw = {k.removeprefix("backstop:"): v for k, v in cdk_json_context().items()
+           if k.startswith("backstop:")}
+    raw["recipients"] = [recipient]
+    raw["alarm_emails"] = ["oncall@example.com"]
+    raw.update(overrides)
+    return raw
+
+
+def synth(config: BackstopConfig, *, nag: bool = False) -> dict[str, Any]:
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from infra.stack import BackstopStack
+
+    flags = {k: v for k, v in cdk_json_context().items() if not k.startswith("backstop:")}
+    app = cdk.App(context={**flags, **NO_BUNDLING})
+    stack = BackstopStack(app, config.stack_name, config=config)
+    if nag:
+        from cdk_nag import AwsSolutionsChecks
+
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    template: dict[str, Any] = Template.from_stack(stack).to_json()
+    return template
+
+
+@pytest.fixture(scope="session")
+def recipient_key(gpg_keys: Any) -> str:
+    key: str = gpg_keys.public
+    return key
+
+
+@pytest.fixture(scope="session")
+def config(recipient_key: str) -> BackstopConfig:
+    return load_config(raw_config(recipient_key))
+
+
+@pytest.fixture(scope="session")
+def template(config: BackstopConfig) -> dict[str, Any]:
+    return synth(config)
+
+
+@pytest.fixture(scope="session")
+def synth_with(recipient_key: str) -> Callable[..., dict[str, Any]]:
+    """Synthesize a variant: ``synth_with(object_lock={...})``."""
+    def make(**overrides: Any) -> dict[str, Any]:
+        return synth(load_config(raw_config(recipient_key, **overrides)))
+    return make
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A moto account that executes state machines; Lambda tasks run the real handlers here."""
+    from handlers import _runtime
+    from moto import mock_aws
+
+    from tests.support import moto_sfn
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", moto_sfn.REGION)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True},
+                          "lambda": {"use_docker": False}}):
+        calls = moto_sfn.install_inprocess_lambda(monkeypatch)
+        calls.before_each.append(_runtime.reset)
+        try:
+            yield calls
+        finally:
+            moto_sfn.stop_all_and_join()
+            _runtime.reset()
