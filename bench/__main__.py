@@ -18,7 +18,7 @@ from urllib.parse import quote
 from backstop.connection import Connection
 
 from bench import measure, report
-from bench.cases import Case, Setup, backup_cases
+from bench.cases import Case, Setup, backup_cases, restore_cases
 from bench.keys import bench_keys
 from bench.s3 import AWS_ENV, moto_server
 from bench.server import BenchServer
@@ -38,10 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     server = BenchServer(work / "pgdata")
     try:
         source, db_bytes = server.sample_database(int(args.size_gb * 1e9))
-        results = run_cases(work, source, args.repeat)
+        results = run_cases(work, server, source, args.repeat)
     finally:
         server.stop()
-    targets = report.backup_targets({r.case.key: r for r in results})
+    by_key = {r.case.key: r for r in results}
+    targets = report.backup_targets(by_key) + report.restore_targets(by_key)
     print(report.render(source.dbname, db_bytes, results, targets))
     path = work / f"results-{args.size_gb:g}gb.json"
     report.write_json(path, args.size_gb, source.dbname, db_bytes, results, targets)
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(t.passed for t in targets) else 1
 
 
-def run_cases(work: Path, source: Connection, repeat: int) -> list[report.Result]:
+def run_cases(work: Path, server: BenchServer, source: Connection,
+              repeat: int) -> list[report.Result]:
     keys = bench_keys(work)
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
@@ -60,24 +62,31 @@ def run_cases(work: Path, source: Connection, repeat: int) -> list[report.Result
         cases = backup_cases(setup)
         print("bench: warming the page cache with one raw read", flush=True)
         measure.run(cases[0].steps)
-        return [run_case(case, repeat) for case in cases]
+        results = [run_case(case, repeat) for case in cases]
+        backup_id = next(r.report["backup_id"] for r in results if r.case.key == "d")
+        stock, verify = (run_case(case, repeat)
+                         for case in restore_cases(setup, backup_id, server.create_database))
+    return [*results, stock, report.restore_only(verify), verify]
 
 
 def run_case(case: Case, repeat: int) -> report.Result:
     print(f"bench: {case.key}. {case.title}", flush=True)
-    runs = [measure.run(case.steps) for _ in range(repeat)]
+    runs = []
+    for _ in range(repeat):
+        if case.before is not None:
+            case.before()
+        runs.append(measure.run(case.steps))
     best = min(runs, key=lambda u: u.wall_s)
-    usage = dataclasses.replace(
-        best, rss_programs=max(u.rss_programs for u in runs),
-        rss_tree=max(u.rss_tree for u in runs),
-        reports=tuple(r for u in runs for r in u.reports))
+    usage = dataclasses.replace(best, rss_programs=max(u.rss_programs for u in runs),
+                                rss_tree=max(u.rss_tree for u in runs))
+    main_rss = max(max((int(r["rss_self"]) for r in u.reports), default=u.rss_programs)
+                   for u in runs)
+    own = best.reports[-1] if best.reports else {}
     if case.output is not None:
         output: int | None = case.output.stat().st_size
-    elif usage.reports:
-        output = int(usage.reports[-1]["output_bytes"])
     else:
-        output = None
-    return report.Result(case, usage, output)
+        output = own.get("output_bytes")
+    return report.Result(case, usage, output, main_rss, own)
 
 
 def database_url(source: Connection) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from backstop.connection import Connection
@@ -30,6 +30,10 @@ class Setup:
     def default_dump(self) -> Path:
         return self.out / "default.dump"
 
+    @property
+    def local_store(self) -> Path:
+        return self.out / "store"
+
 
 @dataclasses.dataclass(frozen=True)
 class Case:
@@ -37,6 +41,7 @@ class Case:
     title: str
     steps: tuple[Step, ...]
     output: Path | None = None  # the file whose size is the case's output, if not reported
+    before: Callable[[], object] | None = None  # untimed preparation before each run
 
 
 def backup_cases(setup: Setup) -> list[Case]:
@@ -57,7 +62,24 @@ def backup_cases(setup: Setup) -> list[Case]:
              (Step(dump, setup.tool_env, naive_sql),
               Step([*gpg, "--encrypt", "-r", RECIPIENT, "-o", str(naive_gpg), str(naive_sql)],
                    setup.tool_env, DEVNULL)), naive_gpg),
-        Case("d", "Backstop -> local store", (backstop(str(setup.out / "store")),)),
+        Case("d", "Backstop -> local store", (backstop(str(setup.local_store)),)),
         Case("e", "Backstop -> S3 (moto on loopback)",
              (backstop(f"s3://{BUCKET}/bench", "--endpoint", setup.endpoint),)),
+    ]
+
+
+def restore_cases(setup: Setup, backup_id: str,
+                  fresh_database: Callable[[str], Connection]) -> list[Case]:
+    """Stock single-job pg_restore of the default dump, and Backstop's verify of the backup
+    that case d made (restore into a scratch database, then counts, fingerprints, checks)."""
+    target = setup.source.with_dbname("bench_restore_stock")
+    return [
+        Case("f", "stock pg_restore (1 job) of the default -Fc dump",
+             (Step([pg_tool("pg_restore"), "--no-owner", f"--dbname={target.conninfo()}",
+                    str(setup.default_dump)], setup.tool_env, DEVNULL),),
+             before=lambda: fresh_database(target.dbname)),
+        Case("h", "Backstop verify: restore + checks",
+             (Step([sys.executable, "-m", "bench.one", "verify", "--store", str(setup.local_store),
+                    "--backup-id", backup_id, "--private-key", str(setup.keys.private)],
+                   setup.backstop_env),)),
     ]

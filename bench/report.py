@@ -19,14 +19,10 @@ READ_LIMIT, DEFAULT_DUMP = "a", "b"
 @dataclasses.dataclass(frozen=True)
 class Result:
     case: Case
-    usage: Usage
+    usage: Usage  # of the fastest run
     output_bytes: int | None
-
-    @property
-    def rss_main(self) -> int:
-        """The Backstop process's own peak for a Backstop case, else the largest tool's."""
-        own = [int(r["rss_self"]) for r in self.usage.reports]
-        return max(own) if own else self.usage.rss_programs
+    rss_main: int  # the Backstop process's own peak in a Backstop case, else the largest tool's
+    report: dict[str, Any]  # what the fastest run's Backstop process reported, if any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +49,27 @@ def backup_targets(results: dict[str, Result]) -> list[Target]:
         Target("S3 wall / raw read", s3.usage.wall_s / raw, 1.7),
         Target("local Backstop process peak RSS (MB)", local.rss_main / MB, 150),
         Target("S3 Backstop process peak RSS (MB)", s3.rss_main / MB, 150),
+    ]
+
+
+def restore_only(verify: Result) -> Result:
+    """Case g, from case h's own split: the same run without its checks (the library has no
+    restore without verification)."""
+    checks = float(verify.report["verify_seconds"])
+    usage = dataclasses.replace(verify.usage, wall_s=verify.usage.wall_s - checks)
+    case = Case("g", "Backstop restore only (h minus its checks)", ())
+    return dataclasses.replace(verify, case=case, usage=usage)
+
+
+def restore_targets(results: dict[str, Result]) -> list[Target]:
+    verify, restored = results["h"], results["g"]
+    return [
+        Target("verification found the restore equal (1 = yes)",
+               1.0 if verify.report["ok"] else 0.0, 1, at_most=False),
+        Target("stock 1-job pg_restore wall / Backstop verify wall",
+               results["f"].usage.wall_s / verify.usage.wall_s, 3.0, at_most=False),
+        Target("checks on top of the restore: (h - g) / g",
+               (verify.usage.wall_s - restored.usage.wall_s) / restored.usage.wall_s, 0.25),
     ]
 
 
@@ -98,6 +115,7 @@ def write_json(path: Path, size_gb: float, db_name: str, db_bytes: int,
             "title": r.case.title, "wall_s": r.usage.wall_s,
             "mb_per_s": db_bytes / MB / r.usage.wall_s, "output_bytes": r.output_bytes,
             "rss_main_bytes": r.rss_main, "rss_tree_bytes": r.usage.rss_tree,
+            "backstop_report": r.report,
         } for r in results},
         "targets": [{**dataclasses.asdict(t), "passed": t.passed} for t in targets],
     }
