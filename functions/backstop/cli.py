@@ -11,14 +11,16 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backstop import catalog
+from backstop import catalog, restore
 from backstop.backup import BackupRequest, run_backup
 from backstop.connection import Connection
-from backstop.errors import BackstopError, ConfigError
+from backstop.errors import BackstopError, ConfigError, VerificationError
 from backstop.manifest import RETENTION_CLASSES, SCOPE_MODES, Manifest, Scope
+from backstop.restore import RESTORE_MODES
 from backstop.store import ObjectStore, open_store
 
 RETENTION_POLICY = {"daily": "7 days", "weekly": "30 days", "monthly": "12 months",
@@ -64,6 +66,9 @@ def parser() -> argparse.ArgumentParser:
     backup.add_argument("--recipient-key", action="append", metavar="FILE",
                         help="armored OpenPGP public key file (repeat for several "
                              "recipients; env BACKSTOP_RECIPIENT_KEYS, ':'-separated)")
+    backup.add_argument("--check", action="append", default=[], metavar="NAME=SQL",
+                        help="health query (one value) recorded in the snapshot and "
+                             "required to be equal after a restore (repeat)")
     backup.add_argument("--quiet", action="store_true", help="no progress output")
     backup.set_defaults(run=cmd_backup)
 
@@ -74,7 +79,44 @@ def parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", parents=[common], help="one backup's manifest")
     show.add_argument("backup_id")
     show.set_defaults(run=cmd_show)
+
+    chooser = argparse.ArgumentParser(add_help=False, parents=[common])
+    chooser.add_argument("backup", help="a backup id, or 'latest' (with --database)")
+    chooser.add_argument("--database", help="which database's backups 'latest' means")
+    chooser.add_argument("--before", type=timestamp, metavar="TIME",
+                         help="the newest backup taken before this ISO time")
+    chooser.add_argument("--private-key", metavar="FILE",
+                         help="armored OpenPGP private key (env BACKSTOP_PRIVATE_KEY)")
+
+    restoring = commands.add_parser("restore", parents=[chooser],
+                                  help="restore a backup into a database, then verify it")
+    restoring.add_argument("--target-url", help="postgresql:// URL of the target, without a "
+                                              "password (env BACKSTOP_TARGET_URL may hold one)")
+    restoring.add_argument("--mode", choices=RESTORE_MODES, default="full")
+    restoring.add_argument("--table", action="append", default=[], metavar="NAME",
+                         help="with --mode tables: the tables to restore")
+    restoring.add_argument("--confirm", metavar="DATABASE",
+                         help="required when the target already has tables: its name")
+    restoring.add_argument("--incident-at", type=timestamp, metavar="TIME",
+                         help="report the data-loss window up to this ISO time")
+    restoring.add_argument("--recipient-key", action="append", metavar="FILE",
+                         help="public key(s) for the pre-restore backup of a non-empty target")
+    restoring.set_defaults(run=cmd_restore)
+
+    verifying = commands.add_parser("verify", parents=[chooser],
+                                    help="restore into a scratch database, verify, drop it")
+    source_options(verifying)
+    verifying.set_defaults(run=cmd_verify)
     return top
+
+
+def timestamp(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO time such as "
+                                         "2026-01-31T14:30:00Z") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def source_options(command: argparse.ArgumentParser) -> None:
@@ -86,16 +128,20 @@ def source_options(command: argparse.ArgumentParser) -> None:
 def source(args: argparse.Namespace) -> Connection:
     if args.db_secret:
         return Connection.from_secret(args.db_secret)
-    if args.db_url:
-        connection = Connection.from_url(args.db_url)
+    return database_from(args.db_url, "BACKSTOP_DATABASE_URL", "--db-url")
+
+
+def database_from(url: str | None, env: str, flag: str) -> Connection:
+    if url:
+        connection = Connection.from_url(url)
         if connection.password is not None:
-            raise ConfigError("--db-url holds a password, which other users can read in the "
-                              "process list; put the URL in BACKSTOP_DATABASE_URL or the "
-                              "password in PGPASSWORD or ~/.pgpass")
+            raise ConfigError(f"{flag} holds a password, which other users can read in the "
+                              f"process list; put the URL in {env} or the password in "
+                              "PGPASSWORD or ~/.pgpass")
         return dataclasses.replace(connection, password=os.environ.get("PGPASSWORD"))
-    if url := os.environ.get("BACKSTOP_DATABASE_URL"):
-        return Connection.from_url(url)
-    raise ConfigError("no database given; use --db-url, --db-secret or BACKSTOP_DATABASE_URL")
+    if from_env := os.environ.get(env):
+        return Connection.from_url(from_env)
+    raise ConfigError(f"no database given; use {flag} or {env}")
 
 
 def read_keys(files: Sequence[str] | None, env: str, what: str) -> list[str]:
@@ -111,6 +157,13 @@ def read_keys(files: Sequence[str] | None, env: str, what: str) -> list[str]:
     return keys
 
 
+def named(check: str) -> tuple[str, str]:
+    name, _, query = check.partition("=")
+    if not name.strip() or not query.strip():
+        raise ConfigError(f"--check {check!r} must look like NAME=SQL")
+    return name.strip(), query
+
+
 def split(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
 
@@ -120,7 +173,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     request = BackupRequest(
         database=args.database or connection.dbname, retention=args.retention,
         reason=args.reason,
-        scope=Scope(args.scope, split(args.table), split(args.exclude_table)))
+        scope=Scope(args.scope, split(args.table), split(args.exclude_table)),
+        checks=dict(named(check) for check in args.check))
     keys = read_keys(args.recipient_key, "BACKSTOP_RECIPIENT_KEYS", "recipient key")
     meter = Meter(enabled=not (args.quiet or args.json) and sys.stderr.isatty())
     manifest = run_backup(request, connection=connection, store=open_store(args.store),
@@ -132,6 +186,63 @@ def cmd_backup(args: argparse.Namespace) -> int:
         print(f"backup {manifest.id} DONE: {human_size(manifest.size)} in "
               f"{manifest.duration_seconds:.1f} s -> {args.store}/{manifest.key}")
     return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    store = open_store(args.store)
+    manifest = restore.choose(store, args.backup, database=args.database, before=args.before)
+    target = database_from(args.target_url, "BACKSTOP_TARGET_URL", "--target-url")
+    request = restore.RestoreRequest(mode=args.mode, tables=split(args.table),
+                                     confirm=args.confirm)
+    recipients = (read_keys(args.recipient_key, "BACKSTOP_RECIPIENT_KEYS", "recipient key")
+                  if args.confirm else [])
+    outcome = restore.restore(store, manifest, target=target, request=request,
+                              private_key=private_key(args), recipient_keys=recipients)
+    result: dict[str, Any] = {"backup": manifest.id, "target": target.describe(),
+                              "pre_restore_backup": outcome.pre_restore_backup,
+                              "report": outcome.report.to_dict()}
+    if args.incident_at:
+        window = restore.data_loss_window(manifest, args.incident_at)
+        result["data_loss_window_seconds"] = window.total_seconds()
+    show_report(result, args.json)
+    return 0 if outcome.report.ok else VerificationError.exit_code
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    store = open_store(args.store)
+    manifest = restore.choose(store, args.backup, database=args.database, before=args.before)
+    report = restore.verify_backup(store, manifest, server=source(args),
+                                   private_key=private_key(args))
+    show_report({"backup": manifest.id, "report": report.to_dict()}, args.json)
+    return 0 if report.ok else VerificationError.exit_code
+
+
+def private_key(args: argparse.Namespace) -> str:
+    (key,) = read_keys([args.private_key] if args.private_key else None,
+                       "BACKSTOP_PRIVATE_KEY", "private key")
+    return key
+
+
+def show_report(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    report = result["report"]
+    verdict = "VERIFIED" if report["ok"] else "VERIFICATION FAILED"
+    print(f"backup {result['backup']} -> {report['target']} ({report['mode']}): {verdict}")
+    print_table(["  Table", "Rows in manifest", "Rows restored", "Result"],
+                [[f"  {t['table']}", t["expected_rows"], t["restored_rows"], t["result"]]
+                 for t in report["tables"]])
+    print(f"  tables matched   {report['tables_matched']} of {report['tables_checked']}")
+    for line in report["problems"]:
+        print(f"  PROBLEM          {line}")
+    print(f"  restore time     {report['restore_seconds']:.1f} s "
+          f"({report['throughput_mb_s']:.1f} MB/s), checks {report['verify_seconds']:.1f} s")
+    if result.get("pre_restore_backup"):
+        print(f"  pre-restore      backup {result['pre_restore_backup']} of the old state")
+    if "data_loss_window_seconds" in result:
+        hours = result["data_loss_window_seconds"] / 3600
+        print(f"  data-loss window {hours:.1f} h between the backup's snapshot and the incident")
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -10,14 +10,18 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 import gnupg
 
 from backstop.errors import ConfigError, EncryptionError
 
 CHUNK = 1024 * 1024
-Sink = Callable[[bytes], None]
+Sink = Callable[[bytes], object]
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 def gpg_binary() -> str:
@@ -60,7 +64,7 @@ class Keyring:
             fingerprints.extend(fp for fp in result.fingerprints if fp not in fingerprints)
         return fingerprints
 
-    def encrypt(self, source: BinaryIO, recipients: Sequence[str], sink: Sink) -> None:
+    def encrypt(self, source: Readable, recipients: Sequence[str], sink: Sink) -> None:
         """Encrypt `source` to every recipient, handing ciphertext chunks to `sink`."""
         result = self._stream(sink, lambda: self.gpg.encrypt_file(
             source, list(recipients), armor=False, always_trust=True,
@@ -70,7 +74,7 @@ class Keyring:
                 f"gpg could not encrypt to the recipient keys ({_reason(result)}); check that "
                 "each key is a valid, unexpired public key with an encryption subkey")
 
-    def decrypt(self, source: BinaryIO, sink: Sink) -> None:
+    def decrypt(self, source: Readable, sink: Sink) -> None:
         """Decrypt `source` with an imported private key, handing plaintext chunks to `sink`."""
         result = self._stream(sink, lambda: self.gpg.decrypt_file(source, always_trust=True))
         if not (result.ok and result.returncode == 0):

@@ -83,6 +83,8 @@ class Manifest:
     encryption: dict[str, Any] = dataclasses.field(default_factory=dict)
     tables: tuple[TableStats, ...] = ()
     fingerprint_limit_bytes: int = 0
+    extensions: dict[str, str] = dataclasses.field(default_factory=dict)
+    health: dict[str, Any] = dataclasses.field(default_factory=dict)
     verification: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 

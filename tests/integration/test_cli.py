@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from backstop.cli import main
 
 
@@ -53,3 +54,38 @@ def test_a_password_on_the_command_line_is_refused(pg, db, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "holds a password" in err
     assert pg.password not in err
+
+
+def test_verify_and_restore_commands(pg, db, gpg_keys, tmp_path, monkeypatch, capsys):
+    public, private = tmp_path / "public.asc", tmp_path / "private.asc"
+    public.write_text(gpg_keys.public)
+    private.write_text(gpg_keys.private)
+    store = str(tmp_path / "backups")
+    monkeypatch.setenv("BACKSTOP_DATABASE_URL", pg.url(db.dbname))
+    monkeypatch.setenv("BACKSTOP_RECIPIENT_KEYS", str(public))
+    monkeypatch.setenv("BACKSTOP_PRIVATE_KEY", str(private))
+    assert main(["backup", "--store", store, "--database", "quotepro", "--quiet",
+                 "--check", "newest_quote=SELECT max(created_at) FROM quotes"]) == 0
+
+    assert main(["verify", "latest", "--database", "quotepro", "--store", store]) == 0
+    out = capsys.readouterr().out
+    assert "VERIFIED" in out and "tables matched   5 of 5" in out
+    assert main(["list", "--store", store, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["verified"] == "yes"
+
+    target = pg.database()
+    monkeypatch.setenv("BACKSTOP_TARGET_URL", pg.url(target.dbname))
+    assert main(["restore", "latest", "--database", "quotepro", "--store", store]) == 2
+    assert "confirm with the database name" in capsys.readouterr().err
+
+    assert main(["restore", "latest", "--database", "quotepro", "--store", store, "--confirm",
+                 target.dbname, "--incident-at", "2099-01-01T00:00:00Z", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["report"]["ok"] and result["pre_restore_backup"]
+    assert result["data_loss_window_seconds"] > 0
+
+
+def test_malformed_times_are_refused_by_argparse(capsys):
+    with pytest.raises(SystemExit):
+        main(["restore", "latest", "--before", "yesterday-ish"])
+    assert "not an ISO time" in capsys.readouterr().err

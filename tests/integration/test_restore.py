@@ -1,0 +1,279 @@
+"""Restore and verification against a real PostgreSQL and real gpg: every mode, every way a
+backup can be bad, and the safety rules for a target that already holds data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from backstop import restore, sample, verify
+from backstop.backup import BackupRequest, run_backup
+from backstop.errors import ConfigError, EncryptionError, IntegrityError, NotFoundError, SourceError
+from backstop.manifest import Scope
+from backstop.restore import RestoreRequest
+from backstop.store import LocalStore
+
+from tests.integration.stock import snapshot_of
+
+ALL = {"public.companies", "public.document_embeddings", "public.line_items",
+       "public.pricing_items", "public.quotes"}
+
+
+@pytest.fixture
+def store(tmp_path):
+    return LocalStore(tmp_path / "store")
+
+
+@pytest.fixture
+def made(db, store, gpg_keys):
+    """A full backup of a fresh QuotePro copy, with the runbook's health checks."""
+    return run_backup(BackupRequest("quotepro", checks=sample.QUOTEPRO_CHECKS), connection=db,
+                      store=store, recipient_keys=[gpg_keys.public])
+
+
+def do_restore(store, manifest, target, keys, **request):
+    return restore.restore(store, manifest, target=target, request=RestoreRequest(**request),
+                           private_key=keys.private, recipient_keys=[keys.public])
+
+
+def tables_in(pg, target) -> set[str]:
+    return set(snapshot_of(target))
+
+
+def test_verify_restores_into_a_scratch_database_and_records_the_report(pg, store, made,
+                                                                         gpg_keys):
+    report = restore.verify_backup(store, made, server=pg.connection("postgres"),
+                                   private_key=gpg_keys.private)
+
+    assert report.ok, report
+    assert [t["table"] for t in report.tables] == sorted(ALL)
+    assert all(t["result"] == "equal" for t in report.tables)
+    assert {t["table"]: t["restored_rows"] for t in report.tables} == {
+        f"{t.schema}.{t.name}": t.rows for t in made.tables}
+    assert report.bytes_restored == made.dump["plain_size"] > 0
+    assert report.restore_seconds > 0 and report.throughput_mb_s > 0
+    recorded = restore.choose(store, made.id).verification
+    assert recorded is not None and recorded["ok"] and recorded["tables_matched"] == 5
+    with pg.server.admin() as conn:  # the scratch database is gone
+        assert not conn.execute("SELECT 1 FROM pg_database WHERE datname LIKE "
+                                "'backstop_verify_%'").fetchall()
+
+
+def test_recording_keeps_the_manifest_whole(store, made, gpg_keys, pg):
+    restore.verify_backup(store, made, server=pg.connection("postgres"),
+                          private_key=gpg_keys.private)
+    on_disk = json.loads(store.get(made.manifest_key))
+
+    assert {k: v for k, v in on_disk.items() if k != "verification"} == {
+        k: v for k, v in made.to_dict().items() if k != "verification"}
+    assert [k for k in store.keys() if k.endswith(".partial")] == []
+
+
+def test_full_restore_into_an_empty_database(pg, store, made, gpg_keys):
+    target = pg.database(empty=True)
+    outcome = do_restore(store, made, target, gpg_keys)
+
+    assert outcome.report.ok and outcome.pre_restore_backup is None
+    assert tables_in(pg, target) == ALL
+
+
+def test_selected_tables_only(pg, store, made, gpg_keys):
+    target = pg.database(empty=True)
+    outcome = do_restore(store, made, target, gpg_keys, mode="tables",
+                         tables=("companies", "public.pricing_items"))
+
+    assert outcome.report.ok
+    assert [t["table"] for t in outcome.report.tables] == ["public.companies",
+                                                           "public.pricing_items"]
+    assert tables_in(pg, target) == {"public.companies", "public.pricing_items"}
+
+
+def test_schema_only_gives_empty_tables(pg, store, made, gpg_keys):
+    target = pg.database(empty=True)
+    outcome = do_restore(store, made, target, gpg_keys, mode="schema-only")
+
+    assert outcome.report.ok
+    assert all(t.rows == 0 for t in snapshot_of(target).values())
+    assert tables_in(pg, target) == ALL
+
+
+def test_data_only_into_the_existing_schema_after_a_pre_restore_backup(pg, store, made,
+                                                                      gpg_keys):
+    target = pg.database(empty=True)
+    do_restore(store, made, target, gpg_keys, mode="schema-only")
+
+    outcome = do_restore(store, made, target, gpg_keys, mode="data-only",
+                         confirm=target.dbname)
+
+    assert outcome.report.ok, outcome.report
+    assert outcome.pre_restore_backup is not None
+
+
+def test_single_stream_restore_when_the_dump_does_not_fit_on_disk(pg, store, made, gpg_keys,
+                                                                  monkeypatch):
+    monkeypatch.setattr(restore, "STAGING_HEADROOM", 10.0**12)
+    staged = []
+    real_fetch = restore.fetch
+
+    def spy(*args, **kwargs):
+        with real_fetch(*args, **kwargs) as fetched:
+            staged.append(fetched.path)
+            yield fetched
+
+    monkeypatch.setattr(restore, "fetch", restore.contextlib.contextmanager(spy))
+    target = pg.database(empty=True)
+    assert do_restore(store, made, target, gpg_keys).report.ok
+    assert staged == [None]
+
+
+def flip_one_bit(store, manifest) -> None:
+    path = store.root / manifest.key
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_one_flipped_bit_stops_before_the_target_is_touched(pg, store, made, gpg_keys):
+    flip_one_bit(store, made)
+    target = pg.database(empty=True)
+
+    with pytest.raises(IntegrityError, match=f"backup {made.id}: object .* does not match"):
+        do_restore(store, made, target, gpg_keys)
+    assert tables_in(pg, target) == set()
+
+
+def test_a_truncated_object_is_an_integrity_failure(pg, store, made, gpg_keys):
+    path = store.root / made.key
+    path.write_bytes(path.read_bytes()[: made.size // 3])
+    target = pg.database(empty=True)
+
+    with pytest.raises(IntegrityError, match=rf"\({made.size // 3} bytes, expected {made.size}"):
+        do_restore(store, made, target, gpg_keys)
+    assert tables_in(pg, target) == set()
+
+
+def test_the_wrong_private_key(pg, store, made, gpg_keys, other_keys):
+    target = pg.database(empty=True)
+    with pytest.raises(EncryptionError, match=f"does not decrypt .* {gpg_keys.fingerprint}"):
+        restore.restore(store, made, target=target, request=RestoreRequest(),
+                        private_key=other_keys.private)
+    assert tables_in(pg, target) == set()
+
+
+def test_a_selected_table_that_is_not_in_the_backup(pg, store, gpg_keys, db):
+    only_quotes = run_backup(BackupRequest("quotepro", scope=Scope(tables=("quotes",))),
+                             connection=db, store=store, recipient_keys=[gpg_keys.public])
+    with pytest.raises(NotFoundError, match="table companies is not in backup .* has quotes"):
+        do_restore(store, only_quotes, pg.database(empty=True), gpg_keys, mode="tables",
+                   tables=("companies",))
+
+
+def test_a_non_empty_target_without_confirmation_is_refused_unchanged(pg, store, made,
+                                                                      gpg_keys):
+    target = pg.database()
+    pg.sql(target, "DELETE FROM line_items WHERE id % 2 = 0")
+    before = snapshot_of(target)
+
+    with pytest.raises(ConfigError, match=f"already has tables; .* confirm .*'{target.dbname}'"):
+        do_restore(store, made, target, gpg_keys)
+    with pytest.raises(ConfigError, match="already has tables"):
+        do_restore(store, made, target, gpg_keys, confirm="some-other-db")
+    assert snapshot_of(target) == before
+    assert [k for k in store.keys() if "pre-restore" in k] == []
+
+
+def test_confirmed_restore_takes_a_restorable_pre_restore_backup_first(pg, store, made,
+                                                                      gpg_keys):
+    target = pg.database()
+    pg.sql(target, "DELETE FROM line_items WHERE id % 2 = 0")  # the accident
+    damaged = snapshot_of(target)
+
+    outcome = do_restore(store, made, target, gpg_keys, confirm=target.dbname)
+
+    assert outcome.report.ok, outcome.report
+    pre = restore.choose(store, outcome.pre_restore_backup)
+    assert pre.retention == "pre-restore" and made.id in pre.reason
+    assert pre.started_at < datetime.now(UTC)
+    assert {f"{t.schema}.{t.name}": t.rows for t in pre.tables} == {
+        name: t.rows for name, t in damaged.items()}
+    report = restore.verify_backup(store, pre, server=pg.connection("postgres"),
+                                   private_key=gpg_keys.private)
+    assert report.ok
+
+
+def test_verification_names_the_table_that_differs(pg, store, made, gpg_keys):
+    target = pg.database(empty=True)
+    do_restore(store, made, target, gpg_keys)
+    pg.sql(target, "UPDATE quotes SET customer_name = 'tampered' WHERE id = 7")
+    pg.sql(target, "DELETE FROM line_items WHERE id = 3")
+
+    with target.connect(autocommit=True) as conn:
+        results, problems = verify.check(conn, made, mode="full", tables=())
+    differing = {t["table"]: t["result"] for t in results if t["result"] != "equal"}
+    assert differing == {"public.quotes": "same row count, different contents",
+                         "public.line_items": f"{made_rows(made, 'line_items') - 1} rows, "
+                                              f"expected {made_rows(made, 'line_items')}"}
+    assert any(p.startswith("health check record_counts") for p in problems)
+
+
+def made_rows(manifest, name: str) -> int:
+    return next(t.rows for t in manifest.tables if t.name == name)
+
+
+def test_constraints_and_sequences_are_checked(pg, store, made, gpg_keys):
+    target = pg.database(empty=True)
+    do_restore(store, made, target, gpg_keys)
+    pg.sql(target, "ALTER TABLE quotes DISABLE TRIGGER ALL; "
+                   "DELETE FROM quotes WHERE id = 1; "
+                   "ALTER TABLE quotes ENABLE TRIGGER ALL; "
+                   "SELECT setval(pg_get_serial_sequence('companies', 'id'), 1)")
+
+    with target.connect(autocommit=True) as conn:
+        problems = verify.constraint_problems(conn) + verify.sequence_problems(conn)
+    assert any("line_items_quote_id_fkey: 5 rows break the foreign key" in p
+               for p in problems), problems
+    assert any("companies_id_seq is at 1, behind public.companies.id" in p for p in problems)
+
+
+def test_a_missing_extension_is_reported_before_restoring(pg, store, made, gpg_keys):
+    needs_more = dataclasses.replace(made, extensions={**made.extensions, "postgis_x": "1.0"})
+    target = pg.database(empty=True)
+    with pytest.raises(SourceError, match="lacks extension.* postgis_x"):
+        do_restore(store, needs_more, target, gpg_keys)
+    assert tables_in(pg, target) == set()
+
+
+def test_choose_latest_before_a_time_and_the_data_loss_window(db, store, gpg_keys):
+    first = run_backup(BackupRequest("quotepro"), connection=db, store=store,
+                       recipient_keys=[gpg_keys.public])
+    second = run_backup(BackupRequest("quotepro"), connection=db, store=store,
+                        recipient_keys=[gpg_keys.public])
+
+    assert restore.choose(store, "latest", database="quotepro").id == second.id
+    cutoff = restore.snapshot_time(second)
+    assert restore.choose(store, "latest", database="quotepro", before=cutoff).id == first.id
+    incident = restore.snapshot_time(first) + timedelta(hours=5)
+    assert restore.data_loss_window(first, incident) == timedelta(hours=5)
+    with pytest.raises(NotFoundError, match="no DONE backup of quotepro before"):
+        restore.choose(store, "latest", database="quotepro",
+                       before=restore.snapshot_time(first))
+
+
+def test_a_postgres_15_source_restores_into_18_and_verifies(pg, pg15, store, gpg_keys):
+    """Supabase still runs 15: dump with the newer pg_dump, restore into 18."""
+    manifest = run_backup(BackupRequest("supabase"), connection=pg15, store=store,
+                          recipient_keys=[gpg_keys.public])
+    assert manifest.source["server_version"].startswith("15")
+
+    report = restore.verify_backup(store, manifest, server=pg.connection("postgres"),
+                                   private_key=gpg_keys.private)
+    assert report.ok, report
+    assert len(report.tables) == 5
+
+
+def test_restoring_into_an_older_major_is_refused(pg15, store, made, gpg_keys):
+    target = pg15.with_dbname("postgres")
+    with pytest.raises(ConfigError, match="comes from PostgreSQL 18; target .* runs 15"):
+        do_restore(store, made, target, gpg_keys)
