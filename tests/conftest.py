@@ -13,10 +13,11 @@ from pathlib import Path
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from backstop import sample
 from backstop.connection import Connection
 from backstop.localdb import LocalServer
-from moto import mock_aws
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

@@ -51,8 +51,11 @@ class Connection:
         )
 
     @classmethod
-    def from_secret(cls, secret_id: str, *, client: Any = None) -> Connection:
-        """Read an RDS-style secret: JSON with host, port, username, password, dbname."""
+    def from_secret(cls, secret_id: str, *, client: Any = None,
+                    **given: Any) -> Connection:
+        """Read an RDS-style secret: JSON with host, port, username, password, dbname.
+        `given` fills what the secret lacks: an RDS-managed master secret holds only the
+        username and password, the endpoint comes from the instance."""
         import boto3
 
         client = client or boto3.client("secretsmanager")
@@ -64,7 +67,7 @@ class Connection:
                 "check the secret ARN and that this role may read it"
             ) from None
         try:
-            data = json.loads(raw)
+            data = {**given, **json.loads(raw)}
             return cls(
                 host=str(data["host"]),
                 port=int(data.get("port", 5432)),

@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import psutil
+
 from backstop.backup import BackupRequest, run_backup
 from backstop.manifest import DONE, Manifest, Scope
 from backstop.store import LocalStore, ObjectStore, ObjectWriter, open_store
-
 from tests.conftest import KeyPair, Postgres
 from tests.integration.stock import snapshot_of, stock_restore
 

@@ -7,13 +7,13 @@ import logging
 import subprocess
 
 import pytest
+from botocore.exceptions import ClientError
+
 from backstop.backup import BackupRequest, run_backup
 from backstop.connection import Connection
 from backstop.errors import ConfigError, DumpError, EncryptionError, SourceError, StoreError
 from backstop.manifest import DONE, FAILED, Scope
 from backstop.store import LocalStore, open_store
-from botocore.exceptions import ClientError
-
 from tests.integration.test_backup import Hooked, backup, pg_dump_children
 
 

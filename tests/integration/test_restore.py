@@ -8,13 +8,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from backstop import restore, sample, verify
 from backstop.backup import BackupRequest, run_backup
 from backstop.errors import ConfigError, EncryptionError, IntegrityError, NotFoundError, SourceError
 from backstop.manifest import Scope
 from backstop.restore import RestoreRequest
 from backstop.store import LocalStore
-
 from tests.integration.stock import snapshot_of
 
 ALL = {"public.companies", "public.document_embeddings", "public.line_items",
