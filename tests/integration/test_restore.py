@@ -277,3 +277,12 @@ def test_restoring_into_an_older_major_is_refused(pg15, store, made, gpg_keys):
     target = pg15.with_dbname("postgres")
     with pytest.raises(ConfigError, match="comes from PostgreSQL 18; target .* runs 15"):
         do_restore(store, made, target, gpg_keys)
+
+
+def test_the_integrity_pre_check_alone(store, made, gpg_keys, other_keys):
+    restore.check_object(store, made, gpg_keys.private)
+    with pytest.raises(EncryptionError, match="does not decrypt"):
+        restore.check_object(store, made, other_keys.private)
+    flip_one_bit(store, made)
+    with pytest.raises(IntegrityError, match="sha256 differs"):
+        restore.check_object(store, made, gpg_keys.private)
