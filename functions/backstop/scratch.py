@@ -36,7 +36,7 @@ def storage_gb(manifest: Manifest) -> int:
 
 def engine_version(manifest: Manifest) -> str:
     """The scratch instance runs the source's major version."""
-    return manifest.source["server_version"].split(".")[0]
+    return str(manifest.source["server_version"]).split(".")[0]
 
 
 @dataclasses.dataclass(frozen=True)
