@@ -4,6 +4,11 @@ pip downloads manylinux wheels for the Lambda architecture and Python version an
 into ``<out>/python`` (the directory Lambda puts on ``sys.path`` for a layer). ``--only-binary``
 makes a missing wheel an error instead of a local compile for the wrong platform.
 
+The platform is ``manylinux2014_<arch>`` and, because some wheels (psycopg-binary 3.3 for
+aarch64 is ``manylinux_2_28``) need a newer glibc, every ``manylinux_2_<N>_<arch>`` up to 2.34,
+the glibc of Amazon Linux 2023 that the python3.12 runtime runs on. pip does not widen an
+explicit ``--platform`` to older glibc versions by itself, so each one is listed.
+
     python layers/python-deps/build.py --arch arm64 --out /tmp/layer
 """
 
@@ -16,13 +21,18 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REQUIREMENTS = HERE / "requirements.txt"
-PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+MACHINES = {"arm64": "aarch64", "x86_64": "x86_64"}
+RUNTIME_GLIBC_MINOR = 34  # Amazon Linux 2023
+PLATFORMS = {arch: (f"manylinux2014_{m}", *(f"manylinux_2_{minor}_{m}"
+                                          for minor in range(17, RUNTIME_GLIBC_MINOR + 1)))
+             for arch, m in MACHINES.items()}
 
 
 def pip_command(out: Path, *, arch: str, python_version: str = "3.12") -> list[str]:
     return [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
             "--no-deps", "--no-compile", "--only-binary=:all:", "--implementation", "cp",
-            "--platform", PLATFORMS[arch], "--python-version", python_version,
+            *(flag for p in PLATFORMS[arch] for flag in ("--platform", p)),
+            "--python-version", python_version,
             "--target", str(out / "python"), "--requirement", str(REQUIREMENTS)]
 
 

@@ -91,9 +91,9 @@ def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A moto account that executes state machines; Lambda tasks run the real handlers here."""
-    from handlers import _runtime
     from moto import mock_aws
 
+    from handlers import _runtime
     from tests.support import moto_sfn
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", moto_sfn.REGION)
