@@ -205,3 +205,20 @@ def test_lambda_service_errors_are_retried_but_backstop_errors_are_not(
     assert len(slept) == 1  # one retry, for the service error only
     assert execution.status == "FAILED" and execution.error == "SourceError"
     assert execution.cause == "database quotepro is unreachable"
+
+
+def test_exhausted_service_retries_fail_with_the_service_cause(
+        deployed: moto_sfn.Deployment, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    slept = moto_sfn.install_fast_retries(monkeypatch)
+
+    def always_down(event: Any, context: Any) -> Any:
+        raise moto_sfn.LambdaServiceFault("ServiceException")
+
+    aws.overrides["FunctionsCheck48F38BA9"] = always_down
+    execution = moto_sfn.run(deployed.state_machine_arn, {"database": DB})
+
+    assert len(slept) == 4  # MaxAttempts counts retries: five attempts in all
+    assert execution.status == "FAILED" and execution.error == "Lambda.ServiceException"
+    assert execution.cause  # the service's own text, passed through unparsed
+    assert "PassFailure" in execution.path and "ReadFailure" not in execution.path
+    assert moto_sfn.metric_sum(NAMESPACE, "BackupFailed", {"Database": DB}) == 1

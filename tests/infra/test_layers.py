@@ -80,3 +80,24 @@ def _machine() -> str:
     import platform
 
     return platform.machine()
+
+
+@pytest.mark.network
+@needs_index
+def test_cdk_runs_the_local_pip_bundling_instead_of_docker(tmp_path: Path) -> None:
+    # The layer as CDK builds it at deploy time: bundling on, the local (no Docker) path.
+    import aws_cdk as cdk
+    from aws_cdk import aws_lambda as lambda_
+
+    from infra.functions import PYTHON_DEPS_DIR, _PipPlatformBundling
+
+    app = cdk.App(outdir=str(tmp_path / "out"))
+    stack = cdk.Stack(app, "LayerOnly")
+    lambda_.LayerVersion(stack, "Deps", code=lambda_.Code.from_asset(
+        str(PYTHON_DEPS_DIR), bundling=cdk.BundlingOptions(
+            image=cdk.DockerImage.from_registry("docker-must-not-be-used"),
+            local=_PipPlatformBundling("arm64"), command=["false"])))
+    app.synth()
+    staged = [p for p in (tmp_path / "out").glob("asset.*") if p.is_dir()]
+    assert len(staged) == 1
+    assert (staged[0] / "python" / "psycopg" / "__init__.py").is_file()
