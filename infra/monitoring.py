@@ -102,7 +102,7 @@ class Monitoring(Construct):
                period: cdk.Duration | None = None) -> cw.Metric:
         return cw.Metric(namespace=METRICS_NAMESPACE, metric_name=name,
                          dimensions_map={"Database": database}, statistic=statistic,
-                         period=period or cdk.Duration.minutes(5), label=f"{name} {database}")
+                         period=period or cdk.Duration.minutes(5))
 
     def _alarm(self, id_: str, metric: cw.IMetric, *, description: str, threshold: float = 1,
                comparison: cw.ComparisonOperator =

@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 import boto3
+
 from backstop.errors import ConfigError
 from backstop.store import ObjectStore, open_store
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from backstop.backup import run_backup
 from backstop.connection import Connection
-
 from handlers import _runtime
 from handlers._events import parse_request
 from handlers.summary import summarize

@@ -7,8 +7,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from backstop.errors import ConfigError
 
+from backstop.errors import ConfigError
 from handlers import _runtime
 from handlers.assessment import assess_backup
 

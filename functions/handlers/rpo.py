@@ -15,8 +15,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from backstop.catalog import latest_done
 
+from backstop.catalog import latest_done
 from handlers import _runtime
 
 logger = Logger()

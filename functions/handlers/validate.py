@@ -11,8 +11,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from backstop.errors import ConfigError
 
+from backstop.errors import ConfigError
 from handlers import _runtime
 from handlers._events import parse_request, request_to_dict
 
