@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import os
 import shutil
@@ -27,7 +26,7 @@ from psycopg import sql
 from backstop import catalog, verify
 from backstop.backup import BackupRequest, run_backup
 from backstop.connection import Connection
-from backstop.crypto import CHUNK, Keyring
+from backstop.crypto import Keyring
 from backstop.errors import (
     ConfigError,
     DumpError,
@@ -37,7 +36,7 @@ from backstop.errors import (
     SourceError,
 )
 from backstop.manifest import DONE, Manifest
-from backstop.store import ObjectStore
+from backstop.store import HashingReader, ObjectStore
 from backstop.tables import Table, user_tables
 from backstop.tools import pg_tool, tail
 
@@ -156,30 +155,6 @@ def _decrypt(store: ObjectStore, manifest: Manifest, private_key: str, out: Bina
         recipients = ", ".join(manifest.encryption.get("recipients", []))
         raise EncryptionError(f"backup {manifest.id} does not decrypt with the given private "
                               f"key ({failure}); it was encrypted to {recipients}") from None
-
-
-class HashingReader:
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw, self.size, self.digest = raw, 0, hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.size += len(data)
-        self.digest.update(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
-
-    def sha256(self) -> str:
-        return self.digest.hexdigest()
-
-    def __enter__(self) -> HashingReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.raw.close()
 
 
 @dataclasses.dataclass(frozen=True)

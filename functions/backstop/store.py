@@ -20,6 +20,7 @@ from backstop.errors import NotFoundError, StoreError
 
 PART_SIZE = 16 * 1024 * 1024  # 16 MiB parts: 10,000 parts cover 160 GB
 PARALLEL_PARTS = 2
+READ_CHUNK = 1024 * 1024
 
 
 class ObjectWriter(Protocol):
@@ -245,6 +246,33 @@ class _MultipartWriter:
         with contextlib.suppress(Exception):
             self.client.abort_multipart_upload(
                 Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+
+
+class HashingReader:
+    """Reads an object while counting and hashing it (sha256), to prove it is the one
+    its manifest describes."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw, self.size, self.digest = raw, 0, hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.size += len(data)
+        self.digest.update(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(READ_CHUNK):
+            pass
+
+    def sha256(self) -> str:
+        return self.digest.hexdigest()
+
+    def __enter__(self) -> HashingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.raw.close()
 
 
 def _s3_reason(exc: BaseException) -> str:

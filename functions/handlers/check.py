@@ -8,9 +8,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from backstop.checks import assess_backup
 from backstop.errors import ConfigError
 from handlers import _runtime
-from handlers.assessment import assess_backup
 
 logger = Logger()
 tracer = Tracer()

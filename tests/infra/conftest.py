@@ -5,27 +5,19 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from infra.config import BackstopConfig, load_config
+
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 ROOT = Path(__file__).resolve().parents[2]
-for path in (ROOT, ROOT / "functions"):  # `infra` and `handlers` are not installed packages
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-from infra.config import BackstopConfig, load_config  # noqa: E402
 
 SECRET_NAME = "backstop/quotepro"
 NO_BUNDLING = {"aws:cdk:bundling-stacks": []}  # layers are built at deploy time, not in tests
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "network: needs the Python package index (skips offline)")
 
 
 def cdk_json_context() -> dict[str, Any]:

@@ -1,22 +1,15 @@
 """Is a finished backup believable? Its object matches the manifest, it is not empty, and it
-is not much smaller than the previous good backup of the same database and scope.
-
-This is library logic waiting for a home in ``backstop`` (proposed: ``backstop.checks``);
-it lives beside the handlers until then and uses only the library's public API.
-"""
+is not much smaller than the previous good backup of the same database and scope."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from typing import Any
 
 from backstop.catalog import list_manifests
 from backstop.errors import IntegrityError
 from backstop.manifest import DONE, Manifest
-from backstop.store import ObjectStore
-
-CHUNK = 1024 * 1024
+from backstop.store import HashingReader, ObjectStore
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,14 +44,12 @@ def assess_backup(store: ObjectStore, manifest_key: str, *,
     if manifest.size <= 0:
         raise IntegrityError(f"backup {manifest.id} of {manifest.database} is empty; "
                              "check the database and the dump's scope")
-    digest, size = hashlib.sha256(), 0
-    with store.reader(manifest.key) as body:
-        while chunk := body.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    if size != manifest.size or digest.hexdigest() != manifest.sha256:
+    with HashingReader(store.reader(manifest.key)) as body:
+        body.drain()
+    if body.size != manifest.size or body.sha256() != manifest.sha256:
         raise IntegrityError(f"backup {manifest.id}: object {manifest.key} does not match its "
-                             f"manifest ({size} bytes, expected {manifest.size}); it is damaged")
+                             f"manifest ({body.size} bytes, expected {manifest.size}); "
+                             "it is damaged")
     previous = next((m for m in list_manifests(store, database=manifest.database)
                      if m.status == DONE and m.scope == manifest.scope and m.id != manifest.id
                      and m.started_at <= manifest.started_at), None)
