@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shutil
 import sys
 from pathlib import Path
 from urllib.parse import quote
 
 from backstop.connection import Connection
-
 from bench import measure, report
 from bench.cases import Case, Setup, backup_cases, restore_cases
 from bench.keys import bench_keys
@@ -38,16 +38,19 @@ def main(argv: list[str] | None = None) -> int:
     server = BenchServer(work / "pgdata")
     try:
         source, db_bytes = server.sample_database(int(args.size_gb * 1e9))
+        load_before = os.getloadavg()[0]
         results = run_cases(work, server, source, args.repeat)
     finally:
         server.stop()
     by_key = {r.case.key: r for r in results}
-    targets = report.backup_targets(by_key) + report.restore_targets(by_key)
-    print(report.render(source.dbname, db_bytes, results, targets))
+    run = report.Run(args.size_gb, source.dbname, db_bytes, args.repeat,
+                     (load_before, os.getloadavg()[0]), tuple(results),
+                     (*report.backup_targets(by_key), *report.restore_targets(by_key)))
+    print(report.render(run))
     path = work / f"results-{args.size_gb:g}gb.json"
-    report.write_json(path, args.size_gb, source.dbname, db_bytes, results, targets)
+    report.write_json(path, run)
     print(f"\nwritten: {path}")
-    return 0 if all(t.passed for t in targets) else 1
+    return 0 if all(t.passed for t in run.targets) else 1
 
 
 def run_cases(work: Path, server: BenchServer, source: Connection,

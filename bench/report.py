@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,50 +72,69 @@ def restore_targets(results: dict[str, Result]) -> list[Target]:
     ]
 
 
-def render(db_name: str, db_bytes: int, results: Sequence[Result],
-           targets: Sequence[Target]) -> str:
-    by_key = {r.case.key: r for r in results}
-    raw = by_key[READ_LIMIT].usage.wall_s
-    default = by_key[DEFAULT_DUMP].output_bytes
-    header = ["", "case", "wall s", "MB/s", "x raw", "output MB", "x -Fc", "RSS main MB",
-              "RSS tree MB"]
-    rows = [header]
-    for r in results:
-        out = r.output_bytes
-        rows.append([
-            r.case.key, r.case.title, f"{r.usage.wall_s:.2f}",
-            f"{db_bytes / MB / r.usage.wall_s:.0f}", f"{r.usage.wall_s / raw:.2f}",
-            "-" if out is None else f"{out / MB:.1f}",
-            "-" if out is None or not default else f"{out / default:.2f}",
-            f"{r.rss_main / MB:.0f}", f"{r.usage.rss_tree / MB:.0f}"])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [f"database {db_name}: {db_bytes / MB:.0f} MB (pg_database_size)", ""]
-    for row in rows:
-        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths,
-                                                                                    strict=True))]
-        lines.append("  ".join(cells))
-    lines += ["", "RSS main: peak RSS (kernel high-water mark, VmHWM) of the Backstop process "
-              "itself in Backstop cases, else of the largest tool.",
-              "RSS tree: peak of the RSS summed over every process the case ran, sampled every "
-              "0.1 s (shared pages counted once per process); the PostgreSQL server is not in it.",
-              "", "targets:"]
-    for t in targets:
+@dataclasses.dataclass(frozen=True)
+class Run:
+    size_gb: float
+    database: str
+    database_bytes: int
+    repeat: int
+    load: tuple[float, float]  # 1-minute load average before and after the cases (2 cores)
+    results: tuple[Result, ...]
+    targets: tuple[Target, ...]
+
+
+def render(run: Run) -> str:
+    lines = [f"database {run.database}: {run.database_bytes / MB:.0f} MB (pg_database_size); "
+             f"fastest of {run.repeat} run(s) per case; load average {run.load[0]:.1f} before, "
+             f"{run.load[1]:.1f} after", "", *_table(run), ""]
+    verify = next((r for r in run.results if r.case.key == "h"), None)
+    if verify is not None:
+        restore, checks = verify.report["restore_seconds"], verify.report["verify_seconds"]
+        lines.append(f"h, as Backstop's report splits it: pg_restore {restore:.2f} s, checks "
+                     f"{checks:.2f} s, the rest (scratch database, integrity check, decrypt, "
+                     f"staging, manifest) {verify.usage.wall_s - restore - checks:.2f} s")
+    lines += [
+        "MB/s: database bytes / wall. RSS main: peak RSS (VmHWM) of the Backstop process itself",
+        "in Backstop cases, else of the largest tool. RSS tree: peak of the RSS summed over all",
+        "processes the case ran, sampled every 0.1 s; the PostgreSQL server is not included.",
+        "", "targets:"]
+    for t in run.targets:
         relation = "<=" if t.at_most else ">="
         lines.append(f"  {'PASS' if t.passed else 'FAIL'}  {t.name}: {t.value:.2f} "
                      f"(target {relation} {t.limit:g})")
     return "\n".join(lines)
 
 
-def write_json(path: Path, size_gb: float, db_name: str, db_bytes: int,
-               results: Sequence[Result], targets: Sequence[Target]) -> None:
+def _table(run: Run) -> list[str]:
+    by_key = {r.case.key: r for r in run.results}
+    raw = by_key[READ_LIMIT].usage.wall_s
+    default = by_key[DEFAULT_DUMP].output_bytes
+    rows = [["", "case", "wall s", "MB/s", "x raw", "output MB", "x -Fc", "RSS main MB",
+             "RSS tree MB"]]
+    for r in run.results:
+        out = r.output_bytes
+        rows.append([
+            r.case.key, r.case.title, f"{r.usage.wall_s:.2f}",
+            f"{run.database_bytes / MB / r.usage.wall_s:.0f}", f"{r.usage.wall_s / raw:.2f}",
+            "-" if out is None else f"{out / MB:.1f}",
+            "-" if out is None or not default else f"{out / default:.2f}",
+            f"{r.rss_main / MB:.0f}", f"{r.usage.rss_tree / MB:.0f}"])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) if i < 2 else cell.rjust(width)
+                      for i, (cell, width) in enumerate(zip(row, widths, strict=True)))
+            for row in rows]
+
+
+def write_json(path: Path, run: Run) -> None:
     data: dict[str, Any] = {
-        "size_gb": size_gb, "database": db_name, "database_bytes": db_bytes,
+        "size_gb": run.size_gb, "database": run.database, "database_bytes": run.database_bytes,
+        "repeat": run.repeat, "load_average": run.load,
         "cases": {r.case.key: {
             "title": r.case.title, "wall_s": r.usage.wall_s,
-            "mb_per_s": db_bytes / MB / r.usage.wall_s, "output_bytes": r.output_bytes,
+            "mb_per_s": run.database_bytes / MB / r.usage.wall_s, "output_bytes": r.output_bytes,
             "rss_main_bytes": r.rss_main, "rss_tree_bytes": r.usage.rss_tree,
             "backstop_report": r.report,
-        } for r in results},
-        "targets": [{**dataclasses.asdict(t), "passed": t.passed} for t in targets],
+        } for r in run.results},
+        "targets": [{**dataclasses.asdict(t), "passed": t.passed} for t in run.targets],
     }
     path.write_text(json.dumps(data, indent=2) + "\n")
