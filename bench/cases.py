@@ -9,7 +9,6 @@ from pathlib import Path
 
 from backstop.connection import Connection
 from backstop.tools import pg_tool
-
 from bench.keys import RECIPIENT, BenchKeys
 from bench.measure import Step
 from bench.s3 import BUCKET

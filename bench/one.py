@@ -22,7 +22,6 @@ from backstop import restore, sample
 from backstop.backup import BackupRequest, run_backup
 from backstop.connection import Connection
 from backstop.store import ObjectStore, open_store
-
 from bench.measure import vm_hwm
 
 

@@ -11,10 +11,11 @@ import secrets
 import warnings
 from pathlib import Path
 
+from psycopg import sql
+
 from backstop import sample
 from backstop.connection import Connection
 from backstop.localdb import HBA, ROLE, LocalServer
-from psycopg import sql
 
 CALIBRATION_SCALE = 8
 
