@@ -172,6 +172,7 @@ def restore(store: ObjectStore, manifest: Manifest, *, target: Connection,
         raise NotFoundError(f"table {', '.join(missing)} is not in backup {manifest.id} "
                             f"(it has {', '.join(sorted(_table_names(manifest, short=True)))})")
     occupied = _preflight(target, manifest, request)
+    started = time.monotonic()  # the measured RTO includes fetching and decrypting
     with fetch(store, manifest, private_key, staging) as fetched:
         pre_restore = None
         if occupied:
@@ -179,7 +180,6 @@ def restore(store: ObjectStore, manifest: Manifest, *, target: Connection,
                 BackupRequest(manifest.database, "pre-restore",
                               f"before restoring {manifest.id} into {target.dbname}"),
                 connection=target, store=store, recipient_keys=recipient_keys).id
-        started = time.monotonic()
         _create_extensions(target, manifest)
         if occupied and request.mode == "data-only":
             _empty_tables(target, manifest)

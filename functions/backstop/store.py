@@ -200,13 +200,14 @@ class _MultipartWriter:
     def write(self, data: bytes) -> None:
         self.buffer += data
         if len(self.buffer) >= PART_SIZE:
-            self._send(bytes(self.buffer))
-            self.buffer.clear()
+            self._send()
 
-    def _send(self, body: bytes) -> None:
+    def _send(self) -> None:
         for done in [p for p in self.parts if p.done()]:
             done.result()  # surface a failed part now, not at the end
-        self.slots.acquire()
+        self.slots.acquire()  # before copying the buffer: at most PARALLEL_PARTS copies live
+        body = bytes(self.buffer)
+        self.buffer.clear()
         number = len(self.parts) + 1
         future = self.pool.submit(self._upload, number, body)
         future.add_done_callback(lambda _: self.slots.release())
@@ -226,8 +227,7 @@ class _MultipartWriter:
     def commit(self) -> None:
         try:
             if self.buffer or not self.parts:
-                self._send(bytes(self.buffer))
-                self.buffer.clear()
+                self._send()
             parts = [future.result() for future in self.parts]
             self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,

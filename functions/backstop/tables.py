@@ -96,7 +96,7 @@ def measure(conn: psycopg.Connection[Any], tables: dict[Table, int],
         if size <= fingerprint_limit:
             query = sql.SQL(
                 "SELECT count(*), "
-                "coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text FROM {} AS t"
+                "coalesce(sum(hashtextextended(t::text, 0)), 0)::text FROM {} AS t"
             ).format(table.identifier())
         else:
             query = sql.SQL("SELECT count(*), NULL FROM {}").format(table.identifier())
