@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from backstop import catalog, restore
-from backstop.backup import BackupRequest, run_backup
+from backstop.backup import FINGERPRINT_LIMIT, BackupRequest, run_backup
 from backstop.connection import Connection
 from backstop.errors import BackstopError, ConfigError, VerificationError
 from backstop.manifest import RETENTION_CLASSES, SCOPE_MODES, Manifest, Scope
@@ -69,6 +69,10 @@ def parser() -> argparse.ArgumentParser:
     backup.add_argument("--check", action="append", default=[], metavar="NAME=SQL",
                         help="health query (one value) recorded in the snapshot and "
                              "required to be equal after a restore (repeat)")
+    backup.add_argument("--fingerprint-limit-mb", type=int, metavar="MB",
+                        default=FINGERPRINT_LIMIT // 2**20,
+                        help="tables larger than this get a row count but no content "
+                             "fingerprint (default %(default)s; 0: counts only)")
     backup.add_argument("--quiet", action="store_true", help="no progress output")
     backup.set_defaults(run=cmd_backup)
 
@@ -178,7 +182,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     keys = read_keys(args.recipient_key, "BACKSTOP_RECIPIENT_KEYS", "recipient key")
     meter = Meter(enabled=not (args.quiet or args.json) and sys.stderr.isatty())
     manifest = run_backup(request, connection=connection, store=open_store(args.store),
-                          recipient_keys=keys, progress=meter)
+                          recipient_keys=keys, progress=meter,
+                          fingerprint_limit=args.fingerprint_limit_mb * 2**20)
     meter.finish()
     if args.json:
         print(json.dumps(manifest.to_dict(), indent=2))

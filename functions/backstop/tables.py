@@ -93,7 +93,7 @@ def measure(conn: psycopg.Connection[Any], tables: dict[Table, int],
     transaction's snapshot."""
     stats = []
     for table, size in tables.items():
-        if size <= fingerprint_limit:
+        if size <= fingerprint_limit and fingerprint_limit > 0:
             query = sql.SQL(
                 "SELECT count(*), "
                 "coalesce(sum(hashtextextended(t::text, 0)), 0)::text FROM {} AS t"

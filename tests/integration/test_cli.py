@@ -33,6 +33,18 @@ def test_backup_list_show(pg, db, gpg_keys, tmp_path, monkeypatch, capsys):
     assert main(["show", made["id"], "--store", store]) == 0
     shown = capsys.readouterr().out
     assert made["sha256"] in shown and "public.quotes" in shown
+    assert "(skipped: size)" not in shown
+
+
+def test_counts_only_when_asked(pg, db, gpg_keys, tmp_path, monkeypatch, capsys):
+    key = tmp_path / "recipient.asc"
+    key.write_text(gpg_keys.public)
+    monkeypatch.setenv("BACKSTOP_DATABASE_URL", pg.url(db.dbname))
+    assert main(["backup", "--store", str(tmp_path), "--recipient-key", str(key), "--json",
+                 "--fingerprint-limit-mb", "0"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["fingerprint_limit_bytes"] == 0
+    assert all(t["fingerprint"] is None and t["rows"] >= 0 for t in made["tables"])
 
 
 def test_errors_are_one_line_with_an_exit_code(pg, db, gpg_keys, tmp_path, monkeypatch, capsys):
