@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: demo test lint bench tools clean
+.PHONY: demo test lint bench gpg zstd clean
 
 $(READY): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,21 +12,24 @@ $(READY): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements-dev.txt -e .
 	touch $(READY)
 
-tools:
+gpg:
 	@command -v gpg >/dev/null || { echo "gpg is missing: install the gnupg package (apt install gnupg)"; exit 1; }
+
+# The tests also restore with stock tools only: gpg | zstd -d | pg_restore.
+zstd:
 	@command -v zstd >/dev/null || { echo "zstd is missing: install the zstd package (apt install zstd)"; exit 1; }
 
-demo: $(READY) tools
+demo: $(READY) gpg
 	$(PY) -m backstop.demo
 
-test: $(READY) tools
+test: $(READY) gpg zstd
 	$(PY) -m pytest -q
 
 lint: $(READY)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-bench: $(READY) tools
+bench: $(READY) gpg
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
