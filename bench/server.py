@@ -1,8 +1,7 @@
 """The bench's PostgreSQL: the embedded wheel's server on a pgdata that outlives the run.
 
-
-
-
+Loading a 1 GB sample takes minutes, so the bench keeps its cluster in `.bench/pgdata` and
+reuses a database generated for the same size.
 """
 
 from __future__ import annotations
