@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import subprocess
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -286,3 +288,28 @@ def test_the_integrity_pre_check_alone(store, made, gpg_keys, other_keys):
     flip_one_bit(store, made)
     with pytest.raises(IntegrityError, match="sha256 differs"):
         restore.check_object(store, made, gpg_keys.private)
+
+
+def test_restore_keeps_the_password_and_private_key_out_of_argv_and_logs(
+        pg, store, made, gpg_keys, other_keys, caplog, capfd, monkeypatch):
+    argv: list[str] = []
+    real_popen = subprocess.Popen
+
+    def spy(args, *rest, **kwargs):
+        argv.append(" ".join(str(a) for a in args))
+        return real_popen(args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", spy)
+    caplog.set_level(logging.DEBUG)
+    key_body = gpg_keys.private.splitlines()[3]  # a line of the key material itself
+
+    do_restore(store, made, pg.database(empty=True), gpg_keys)
+    with pytest.raises(EncryptionError) as wrong:
+        restore.restore(store, made, target=pg.database(empty=True), request=RestoreRequest(),
+                        private_key=other_keys.private)
+
+    out, err = capfd.readouterr()
+    seen = "\n".join([*argv, caplog.text, out, err, str(wrong.value)])
+    assert any("pg_restore" in a for a in argv)
+    assert pg.password not in seen
+    assert key_body not in seen and other_keys.private.splitlines()[3] not in seen
