@@ -5,6 +5,7 @@ Data is already zstd-compressed when it reaches gpg, so gpg's own compression is
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -17,6 +18,9 @@ import gnupg
 from backstop.errors import ConfigError, EncryptionError
 
 CHUNK = 1024 * 1024
+# python-gnupg logs the first 256 characters of every imported key at DEBUG: for a private
+# key that is key material. Its warnings (gpg's own complaints) stay visible.
+logging.getLogger("gnupg").setLevel(logging.WARNING)
 Sink = Callable[[bytes], object]
 
 
