@@ -114,6 +114,43 @@ class Retention:
 
 
 @dataclass(frozen=True)
+class RestoreFunction:
+    timeout_seconds: int = 900
+    memory_mb: int = 2048
+    ephemeral_storage_mb: int = 10240
+
+
+@dataclass(frozen=True)
+class RestoreContainer:
+    cpu: int = 2048  # Fargate CPU units (1024 = 1 vCPU)
+    memory_mb: int = 8192
+    ephemeral_storage_gb: int = 200
+    timeout_hours: int = 6
+
+
+@dataclass(frozen=True)
+class Restore:
+    """Restore verification and manual restores into scratch RDS instances."""
+
+    # the name (not the value) of the secret holding the verifier's armored private key
+    private_key_secret: str = "backstop/verifier-key"  # noqa: S105
+    schedule: str = "daily"  # daily (05:00 UTC), weekly (Sunday 05:00 UTC) or off
+    instance_class: str = "db.t4g.micro"
+    instance_wait_minutes: int = 45
+    verification_max_age_days: int = 2
+    keep_hours: int = 24
+    max_keep_hours: int = 72
+    throughput_mb_s: float = 20.0  # assumed restore speed until a verification measured one
+    function: RestoreFunction = RestoreFunction()
+    container: RestoreContainer = RestoreContainer()
+    target_secrets: tuple[str, ...] = ()  # existing databases a manual restore may replace
+
+    @property
+    def secret_is_arn(self) -> bool:
+        return self.private_key_secret.startswith("arn:")
+
+
+@dataclass(frozen=True)
 class BackstopConfig:
     databases: tuple[Database, ...]
     recipients: tuple[str, ...]  # armored OpenPGP public keys
@@ -134,6 +171,7 @@ class BackstopConfig:
     network: Network | None = None
     postgres_version: str = "18.1"
     tags: Mapping[str, str] = field(default_factory=dict)
+    restore: Restore = Restore()
 
     def database_secrets(self) -> dict[str, str]:
         return {db.name: db.secret for db in self.databases}
@@ -144,7 +182,7 @@ class BackstopConfig:
 KEYS = ("databases", "recipients", "stack_name", "account", "region", "architecture", "prefix",
         "retention_days", "object_lock", "replication", "rpo_hours", "rto_minutes",
         "collapsed_fraction", "backup_function", "log_retention_days", "alarm_emails", "network",
-        "postgres_version", "tags")
+        "postgres_version", "tags", "restore")
 
 NUMERIC_KEYS = ("rpo_hours", "rto_minutes", "collapsed_fraction", "log_retention_days")
 
@@ -247,7 +285,13 @@ def load_config(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Back
         replication=_replication(raw.get("replication")), rpo_hours=rpo, rto_minutes=rto,
         collapsed_fraction=float(fraction), backup_function=_backup_function(raw),
         log_retention_days=log_days, alarm_emails=emails, network=_network(raw.get("network")),
-        postgres_version=postgres_version, tags=dict(tags))
+        postgres_version=postgres_version, tags=dict(tags),
+        restore=_restore(raw.get("restore")))
+    if config.network is not None and len(set(config.network.availability_zones)) < 2:
+        raise ConfigurationError("network.subnet_ids", "scratch RDS instances for restore "
+                                 "verification need subnets in at least two availability zones",
+                                 "list private subnets of two zones (an RDS DB subnet group "
+                                 "needs two)")
     secrets_json = json.dumps(config.database_secrets(), separators=(",", ":"))
     if len(secrets_json) > LAMBDA_ENV_BUDGET // 2:
         raise ConfigurationError("databases", "the database -> secret map is too large for the "
@@ -436,6 +480,104 @@ def _backup_function(raw: Mapping[str, Any]) -> BackupFunction:
         memory_mb=_int(value, "memory_mb", 2048, 128, 10240, "backup_function."),
         ephemeral_storage_mb=_int(value, "ephemeral_storage_mb", 512, 512, 10240,
                                   "backup_function."))
+
+
+RESTORE_SCHEDULES = ("daily", "weekly", "off")
+FARGATE_CPU = (1024, 2048, 4096, 8192, 16384)
+_INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+
+
+def _restore(value: Any) -> Restore:
+    value = {} if value is None else value
+    if not isinstance(value, dict):
+        raise ConfigurationError("restore", "is not an object",
+                                 'use {"schedule": "daily", "instance_class": "db.t4g.micro"}')
+    allowed = {"private_key_secret", "schedule", "instance_class", "instance_wait_minutes",
+               "verification_max_age_days", "keep_hours", "max_keep_hours", "throughput_mb_s",
+               "function", "container", "target_secrets"}
+    for name in value:
+        if name not in allowed:
+            raise ConfigurationError(f"restore.{name}", "is not a restore setting",
+                                     f"use {', '.join(sorted(allowed))}")
+    defaults = Restore()
+    secret = value.get("private_key_secret", defaults.private_key_secret)
+    if not _is_secret_id(secret):
+        raise ConfigurationError("restore.private_key_secret",
+                                 f"{secret!r} is not a secret name or ARN",
+                                 "name the Secrets Manager secret that holds the verifier's "
+                                 "armored private key")
+    schedule = value.get("schedule", defaults.schedule)
+    if schedule not in RESTORE_SCHEDULES:
+        raise ConfigurationError("restore.schedule", f"{schedule!r} is not a schedule",
+                                 f"use one of {', '.join(RESTORE_SCHEDULES)}")
+    instance_class = value.get("instance_class", defaults.instance_class)
+    if not isinstance(instance_class, str) or not _INSTANCE_CLASS.match(instance_class):
+        raise ConfigurationError("restore.instance_class", f"{instance_class!r} is not an RDS "
+                                 "instance class", "use e.g. db.t4g.micro")
+    keep = _int(value, "keep_hours", defaults.keep_hours, 1, 720, "restore.")
+    max_keep = _int(value, "max_keep_hours", defaults.max_keep_hours, 1, 720, "restore.")
+    if keep > max_keep:
+        raise ConfigurationError("restore.keep_hours", f"{keep} is above max_keep_hours "
+                                 f"({max_keep})", "lower keep_hours or raise max_keep_hours")
+    throughput = value.get("throughput_mb_s", defaults.throughput_mb_s)
+    if isinstance(throughput, bool) or not isinstance(throughput, int | float) \
+            or not 0.1 <= throughput <= 10000:
+        raise ConfigurationError("restore.throughput_mb_s", f"{throughput!r} is out of range",
+                                 "give the restore speed in MB/s that verification reports "
+                                 "measure (throughput_mb_s), e.g. 20")
+    targets = value.get("target_secrets", [])
+    if not isinstance(targets, list) or not all(_is_secret_id(t) for t in targets):
+        raise ConfigurationError("restore.target_secrets", f"{targets!r} is not a list of "
+                                 "secret names or ARNs", "list the secrets of databases a "
+                                 "manual restore may replace (a role that may write)")
+    return Restore(
+        private_key_secret=secret, schedule=schedule, instance_class=instance_class,
+        instance_wait_minutes=_int(value, "instance_wait_minutes",
+                                   defaults.instance_wait_minutes, 10, 240, "restore."),
+        # CloudWatch evaluates at most 7 days; the alarm reads an age, so any N works.
+        verification_max_age_days=_int(value, "verification_max_age_days",
+                                       defaults.verification_max_age_days, 1, 90, "restore."),
+        keep_hours=keep, max_keep_hours=max_keep, throughput_mb_s=float(throughput),
+        function=_restore_function(value.get("function", {})),
+        container=_restore_container(value.get("container", {})),
+        target_secrets=tuple(targets))
+
+
+def _is_secret_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(
+        _SECRET_ARN.match(value) or (not value.startswith("arn:") and _SECRET_NAME.match(value)))
+
+
+def _restore_function(value: Any) -> RestoreFunction:
+    names = ("timeout_seconds", "memory_mb", "ephemeral_storage_mb")
+    if not isinstance(value, dict) or set(value) - set(names):
+        raise ConfigurationError("restore.function", f"{value!r} is not a function setting",
+                                 f"use an object with {', '.join(names)}")
+    key = "restore.function."
+    return RestoreFunction(
+        timeout_seconds=_int(value, "timeout_seconds", 900, 60, 900, key,
+                             " (larger restores run as a Fargate task)"),
+        memory_mb=_int(value, "memory_mb", 2048, 128, 10240, key),
+        ephemeral_storage_mb=_int(value, "ephemeral_storage_mb", 10240, 512, 10240, key))
+
+
+def _restore_container(value: Any) -> RestoreContainer:
+    names = ("cpu", "memory_mb", "ephemeral_storage_gb", "timeout_hours")
+    if not isinstance(value, dict) or set(value) - set(names):
+        raise ConfigurationError("restore.container", f"{value!r} is not a container setting",
+                                 f"use an object with {', '.join(names)}")
+    cpu = value.get("cpu", 2048)
+    if cpu not in FARGATE_CPU:
+        raise ConfigurationError("restore.container.cpu", f"{cpu!r} is not a Fargate CPU size",
+                                 f"use one of {FARGATE_CPU}")
+    # Fargate allows 2 to 8 GB per vCPU (up to 120 GB); ECS rejects odd steps at deploy.
+    memory = _int(value, "memory_mb", 8192, 2 * cpu, min(8 * cpu, 122880),
+                  "restore.container.")
+    return RestoreContainer(
+        cpu=cpu, memory_mb=memory,
+        ephemeral_storage_gb=_int(value, "ephemeral_storage_gb", 200, 21, 200,
+                                  "restore.container."),
+        timeout_hours=_int(value, "timeout_hours", 6, 1, 24, "restore.container."))
 
 
 def _network(value: Any) -> Network | None:

@@ -94,3 +94,41 @@ def test_a_config_file_overrides_context(tmp_path: Path, recipient_key: str) -> 
 def test_a_missing_config_file_names_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"^backstop:config_file: cannot read"):
         raw_from_context({"backstop:config_file": "nope.json"}.get, base_dir=tmp_path)
+
+
+def test_restore_defaults_load(recipient_key: str) -> None:
+    restore = load_config(raw_config(recipient_key)).restore
+    assert (restore.schedule, restore.instance_class, restore.private_key_secret) == (
+        "daily", "db.t4g.micro", "backstop/verifier-key")
+    assert (restore.keep_hours, restore.max_keep_hours, restore.verification_max_age_days) == (
+        24, 72, 2)
+    assert restore.function.ephemeral_storage_mb == 10240
+    assert restore.container.ephemeral_storage_gb == 200
+
+
+@pytest.mark.parametrize(("restore", "key"), [
+    ({"schedule": "hourly"}, "backstop:restore.schedule:"),
+    ({"instance_class": "t4g.micro"}, "backstop:restore.instance_class:"),
+    ({"private_key_secret": "arn:aws:s3:::key"}, "backstop:restore.private_key_secret:"),
+    ({"keep_hours": 100}, "backstop:restore.keep_hours:"),
+    ({"instance_wait_minutes": 5}, "backstop:restore.instance_wait_minutes:"),
+    ({"throughput_mb_s": 0}, "backstop:restore.throughput_mb_s:"),
+    ({"function": {"timeout_seconds": 3600}}, "backstop:restore.function.timeout_seconds:"),
+    ({"container": {"cpu": 3000}}, "backstop:restore.container.cpu:"),
+    ({"container": {"cpu": 1024, "memory_mb": 16384}}, "backstop:restore.container.memory_mb:"),
+    ({"target_secrets": ["arn:aws:s3:::x"]}, "backstop:restore.target_secrets:"),
+    ({"verify": True}, "backstop:restore.verify:"),
+])
+def test_bad_restore_value_names_its_key(recipient_key: str, restore: dict[str, Any],
+                                         key: str) -> None:
+    raw = raw_config(recipient_key)
+    with pytest.raises(ConfigurationError) as info:
+        load_config({**raw, "restore": {**raw["restore"], **restore}})
+    assert str(info.value).startswith(key), str(info.value)
+
+
+def test_scratch_instances_need_a_network_of_two_zones(recipient_key: str) -> None:
+    network = {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0"],
+               "availability_zones": ["eu-west-1a"], "security_group_ids": ["sg-01234567"]}
+    with pytest.raises(ConfigurationError, match=r"^backstop:network.subnet_ids: scratch RDS"):
+        load_config(raw_config(recipient_key, network=network))
