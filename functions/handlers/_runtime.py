@@ -74,6 +74,33 @@ def recipient_keys() -> tuple[str, ...]:
     return tuple(by_name[n] for n in names)
 
 
+@functools.cache
+def private_key() -> str:
+    """The verifier's armored private key, from its Secrets Manager secret (never an input)."""
+    secret_id = env("PRIVATE_KEY_SECRET")
+    try:
+        value = str(client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
+    except Exception as exc:
+        raise ConfigError(f"cannot read the verifier's private key secret {secret_id} "
+                          f"({type(exc).__name__}); create it as docs/restore.md shows and "
+                          "check that this role may read it") from None
+    if "PRIVATE KEY BLOCK" not in value:
+        raise ConfigError(f"secret {secret_id} does not hold an armored OpenPGP private key; "
+                          "store the output of gpg --armor --export-secret-keys")
+    return value
+
+
+@functools.cache
+def restore_targets() -> tuple[str, ...]:
+    """Secrets of the existing databases a manual restore may replace."""
+    raw = os.environ.get("RESTORE_TARGET_SECRETS", "").strip() or "[]"
+    try:
+        targets = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ConfigError("RESTORE_TARGET_SECRETS is not a JSON list of secret names") from None
+    return tuple(str(t) for t in targets)
+
+
 def number(name: str) -> float:
     try:
         return float(env(name))
@@ -82,5 +109,6 @@ def number(name: str) -> float:
 
 
 def reset() -> None:
-    for cached in (client, store, databases, database_secrets, recipient_keys):
+    for cached in (client, store, databases, database_secrets, recipient_keys, private_key,
+                   restore_targets):
         cached.cache_clear()

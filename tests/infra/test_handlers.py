@@ -132,7 +132,7 @@ def test_no_backup_is_a_breach(rpo: Any, capsys: pytest.CaptureFixture[str]) -> 
 
     assert metrics["quotepro"] == {"RpoBreached": 1}  # no age: the alarm's missing data
     assert result["databases"]["quotepro"] == {"age_hours": None, "breached": True,
-                                               "backup_id": None}
+                                               "backup_id": None, "verified_age_hours": None}
 
 
 def test_failed_manifests_are_ignored(rpo: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,109 @@
+"""Restore workflows, step 1: read the request, choose the backup, decide where it runs.
+
+Before anything costs money or touches a database: the input is checked (an existing target
+needs ``confirm`` equal to its name), the backup is chosen (DONE only), and, when the restore
+fits in the restore function, its object is checked end to end against the manifest (size,
+sha256, decryption with the verifier's key). A backup too large for the function runs as a
+Fargate task, whose restore checks the object the same way before it writes anything.
+Returns the plan: secret-free, small, and everything the later states need.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from backstop import scratch
+from backstop.connection import Connection
+from backstop.errors import ConfigError
+from backstop.restore import check_object, choose, data_loss_window, runner_for
+from handlers import _runtime
+from handlers._restore_events import (
+    DATABASE,
+    SCRATCH,
+    parse_restore,
+    parse_verification,
+    secret_name,
+)
+from handlers.summary import summarize
+
+logger = Logger()
+tracer = Tracer()
+
+# The database a manual restore creates on a scratch instance (RDS DBName rules: a letter,
+# then letters, digits, underscores); verification uses its own scratch database.
+SCRATCH_DB_NAME = "restored"
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    workflow = event.get("workflow")
+    workflow_hours = int(_runtime.number("WORKFLOW_HOURS"))
+    if workflow == "verify":
+        parsed = parse_verification(event.get("request"))
+    else:
+        parsed = parse_restore(event.get("request"),
+                               default_keep_hours=int(_runtime.number("KEEP_HOURS")),
+                               max_keep_hours=int(_runtime.number("MAX_KEEP_HOURS")))
+    configured = _runtime.databases()
+    if parsed.database is not None and parsed.database not in configured:
+        raise ConfigError(f"database {parsed.database!r} is not configured for this stack; "
+                          f"use one of {', '.join(configured)}")
+    target: dict[str, Any] = {"kind": parsed.target}
+    if parsed.target == DATABASE:
+        assert parsed.target_secret is not None
+        target.update(_existing_target(parsed.target_secret, parsed.request.confirm))
+
+    store = _runtime.store()
+    manifest = choose(store, parsed.backup_id, database=parsed.database, before=parsed.before)
+    if parsed.database is not None and manifest.database != parsed.database:
+        raise ConfigError(f"backup {manifest.id} is of {manifest.database}, not "
+                          f"{parsed.database}; give the matching database")
+    measured = (manifest.verification or {}).get("throughput_mb_s")
+    throughput = float(measured or _runtime.number("RESTORE_MB_S"))
+    runner = runner_for(manifest, restore_mb_s=throughput,
+                        tmp_bytes=int(_runtime.number("RESTORE_TMP_BYTES")),
+                        seconds=_runtime.number("RESTORE_SECONDS"))
+    plan: dict[str, Any] = {
+        "workflow": workflow, "database": manifest.database, "backup": summarize(manifest),
+        "runner": runner, "throughput_mb_s": throughput, "target": target,
+        "request": {"mode": parsed.request.mode, "tables": list(parsed.request.tables),
+                    "confirm": parsed.request.confirm},
+        "data_loss": None}
+    if parsed.target == SCRATCH:
+        if runner == "lambda":  # before paying for an instance
+            check_object(store, manifest, _runtime.private_key())
+        keep = workflow_hours + (parsed.keep_hours or 0)  # verification: none
+        now = datetime.now(UTC)
+        plan["scratch"] = {
+            "instance_id": scratch.instance_id(str(event.get("execution"))),
+            "engine_version": scratch.engine_version(manifest),
+            "storage_gb": scratch.storage_gb(manifest), "keep_hours": str(keep),
+            "keep_until": (now + timedelta(hours=keep)).isoformat(timespec="minutes"),
+            "db_name": SCRATCH_DB_NAME}
+    if parsed.incident_at is not None:
+        window = data_loss_window(manifest, parsed.incident_at)
+        plan["data_loss"] = {"incident_at": parsed.incident_at.isoformat(),
+                             "window": str(window),
+                             "hours": round(window.total_seconds() / 3600, 2)}
+    logger.info("restore planned", extra={"backup_id": manifest.id, "runner": runner,
+                                          "target": parsed.target})
+    return plan
+
+
+def _existing_target(secret: str, confirm: str | None) -> dict[str, Any]:
+    """An existing database may be a target only when the stack lists its secret, and only
+    with ``confirm`` equal to its name (read from the secret; no database is contacted)."""
+    allowed = _runtime.restore_targets()
+    if secret not in allowed and secret_name(secret) not in allowed:
+        raise ConfigError(f"secret {secret} is not a restore target of this stack; list it in "
+                          "restore.target_secrets and deploy, or restore into scratch")
+    dbname = Connection.from_secret(secret, client=_runtime.client("secretsmanager")).dbname
+    if confirm != dbname:
+        raise ConfigError(f"confirm {confirm!r} does not match the target database name "
+                          f"{dbname!r}; nothing was restored")
+    return {"secret": secret, "dbname": dbname}
