@@ -80,7 +80,7 @@ class BackupWorkflow(Construct):
         failure_metric.add_catch(notify_failure, errors=["States.ALL"],
                                  result_path=sfn.JsonPath.DISCARD)
         failure_metric.next(notify_failure)
-        explain_failure = self._explain("Failure", failure_metric)
+        explain_failure = explain(self, "Failure", failure_metric)
 
         already_running = sfn.Pass(
             self, "AlreadyRunning", result_path="$.failure", parameters={
@@ -98,8 +98,8 @@ class BackupWorkflow(Construct):
             payload=sfn.TaskInput.from_object({
                 "request": sfn.JsonPath.object_at("$"), "executionId": execution_id}),
             output_path="$.Payload")
-        _retry_lambda_service(validate)
-        validate.add_catch(self._explain("InputError", rejected), errors=["States.ALL"],
+        retry_lambda_service(validate)
+        validate.add_catch(explain(self, "InputError", rejected), errors=["States.ALL"],
                            result_path="$.error")
 
         acquire = tasks.DynamoPutItem(
@@ -123,7 +123,7 @@ class BackupWorkflow(Construct):
             result_path="$.backup",
             # The function's own timeout fires first; this only guards a lost invocation.
             task_timeout=sfn.Timeout.duration(backup_timeout.plus(cdk.Duration.minutes(1))))
-        _retry_lambda_service(backup)
+        retry_lambda_service(backup)
         backup.add_catch(explain_failure, errors=["States.ALL"], result_path="$.error")
 
         check = tasks.LambdaInvoke(
@@ -132,7 +132,7 @@ class BackupWorkflow(Construct):
                 "$.backup.manifest")}),
             result_selector={"verdict": sfn.JsonPath.object_at("$.Payload")},
             result_path="$.check")
-        _retry_lambda_service(check)
+        retry_lambda_service(check)
         check.add_catch(explain_failure, errors=["States.ALL"], result_path="$.error")
 
         done = sfn.Succeed(self, "Done")
@@ -193,29 +193,40 @@ class BackupWorkflow(Construct):
                 "Dimensions": [{"Name": "Database", "Value": database}]}]},
             result_path=sfn.JsonPath.DISCARD)
 
-    def _explain(self, id_: str, next_: sfn.IChainable) -> sfn.Choice:
-        """Turn the caught ``$.error`` into ``$.failure`` with a one-line cause.
 
-        A Lambda function's error arrives as the runtime's JSON (message, type, stack trace);
-        the person reading the execution wants the message. Service errors are already text.
-        """
-        parse = sfn.Pass(self, f"Read{id_}", result_path="$.error", parameters={
-            "Error": sfn.JsonPath.string_at("$.error.Error"),
-            "Cause": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.error.Cause"))})
-        from_lambda = sfn.Pass(self, f"Explain{id_}", result_path="$.failure", parameters={
-            "Error": sfn.JsonPath.string_at("$.error.Error"),
-            "Cause": sfn.JsonPath.string_at("$.error.Cause.errorMessage")})
-        as_is = sfn.Pass(self, f"Pass{id_}", result_path="$.failure", parameters={
-            "Error": sfn.JsonPath.string_at("$.error.Error"),
-            "Cause": sfn.JsonPath.string_at("$.error.Cause")})
-        parse.next(from_lambda).next(next_)
-        as_is.next(next_)
-        return (sfn.Choice(self, f"Is{id_}FromLambda?")
-                .when(sfn.Condition.string_matches("$.error.Cause", LAMBDA_ERROR_PREFIX + "*"),
-                      parse)
-                .otherwise(as_is))
+def explain(scope: Construct, id_: str, next_: sfn.IChainable) -> sfn.Choice:
+    """Turn the caught ``$.error`` into ``$.failure`` with a one-line cause.
+
+    A Lambda function's error arrives as the runtime's JSON (message, type, stack trace);
+    the person reading the execution wants the message. Service errors, and errors a task
+    reported with SendTaskFailure, are already text. Step Functions' own errors
+    (``States.Timeout``, ``States.TaskFailed``, ...) keep their name in the cause: a Fail
+    state may not raise a ``States.`` error name itself.
+    """
+    parse = sfn.Pass(scope, f"Read{id_}", result_path="$.error", parameters={
+        "Error": sfn.JsonPath.string_at("$.error.Error"),
+        "Cause": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.error.Cause"))})
+    from_lambda = sfn.Pass(scope, f"Explain{id_}", result_path="$.failure", parameters={
+        "Error": sfn.JsonPath.string_at("$.error.Error"),
+        "Cause": sfn.JsonPath.string_at("$.error.Cause.errorMessage")})
+    as_is = sfn.Pass(scope, f"Pass{id_}", result_path="$.failure", parameters={
+        "Error": sfn.JsonPath.string_at("$.error.Error"),
+        "Cause": sfn.JsonPath.string_at("$.error.Cause")})
+    from_states = sfn.Pass(scope, f"Rename{id_}", result_path="$.failure", parameters={
+        "Error": "WorkflowError",
+        "Cause": sfn.JsonPath.format("{}: {}", sfn.JsonPath.string_at("$.error.Error"),
+                                     sfn.JsonPath.string_at("$.error.Cause"))})
+    parse.next(from_lambda).next(next_)
+    as_is.next(next_)
+    from_states.next(next_)
+    return (sfn.Choice(scope, f"Is{id_}FromLambda?")
+            .when(sfn.Condition.string_matches("$.error.Cause", LAMBDA_ERROR_PREFIX + "*"),
+                  parse)
+            .when(sfn.Condition.string_matches("$.error.Error", "States.*"), from_states)
+            .otherwise(as_is))
 
 
-def _retry_lambda_service(task: tasks.LambdaInvoke) -> None:
+def retry_lambda_service(task: sfn.TaskStateBase) -> None:
+    """Retry what Lambda itself fails with, never a Backstop error (none is transient)."""
     task.add_retry(errors=LAMBDA_SERVICE_ERRORS, interval=cdk.Duration.seconds(2),
                    max_attempts=4, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)

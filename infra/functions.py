@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,15 @@ RETENTION = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "
              545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS", 1827: "FIVE_YEARS",
              2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
              3653: "TEN_YEARS"}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a function (or task) runs: VPC, subnets, security groups."""
+
+    vpc: ec2.IVpc
+    subnets: list[ec2.ISubnet]
+    security_groups: list[ec2.ISecurityGroup]
 
 
 def _digest(*parts: str | Path) -> str:
@@ -102,30 +112,33 @@ class Functions(Construct):
                     user="root", environment={"PG_VERSION": config.postgres_version},
                     command=["bash", "/asset-input/build.sh"])))
 
-        self._vpc: ec2.IVpc | None = None
-        self._security_groups: list[ec2.ISecurityGroup] = []
+        # The configured network (private databases), or None for public endpoints.
+        self.network: Placement | None = None
         if config.network is not None:
             net = config.network
             # From ids, not a lookup: synth never calls AWS.
-            self._vpc = ec2.Vpc.from_vpc_attributes(
+            vpc = ec2.Vpc.from_vpc_attributes(
                 self, "Vpc", vpc_id=net.vpc_id, availability_zones=list(net.availability_zones),
                 private_subnet_ids=list(net.subnet_ids))
-            self._security_groups = [
+            self.network = Placement(vpc, list(vpc.private_subnets), [
                 ec2.SecurityGroup.from_security_group_id(self, f"Sg{i}", sg, mutable=False)
-                for i, sg in enumerate(net.security_group_ids)]
+                for i, sg in enumerate(net.security_group_ids)])
 
     def function(self, id_: str, *, handler: str, description: str,
                  environment: dict[str, str] | None = None,
                  timeout: cdk.Duration | None = None, memory_mb: int = 256,
-                 ephemeral_storage_mb: int = 512, pgtools: bool = False) -> lambda_.Function:
-        """A function running ``handlers.<module>.handler`` from ``functions/``."""
+                 ephemeral_storage_mb: int = 512, pgtools: bool = False,
+                 placement: Placement | None = None) -> lambda_.Function:
+        """A function running ``handlers.<module>.handler`` from ``functions/``, in
+        ``placement`` when given, else in the configured network (if any)."""
+        placement = placement or self.network
         log_group = logs.LogGroup(
             self, f"{id_}Logs", retention=log_retention(self._config.log_retention_days),
             removal_policy=cdk.RemovalPolicy.DESTROY)
         role = iam.Role(self, f"{id_}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                         description=f"Backstop {id_} function")
         log_group.grant_write(role)
-        if self._vpc is not None:
+        if placement is not None:
             role.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name(
                 "service-role/AWSLambdaVPCAccessExecutionRole"))
         layers: list[lambda_.ILayerVersion] = [self.python_deps]
@@ -140,9 +153,9 @@ class Functions(Construct):
             logging_format=lambda_.LoggingFormat.JSON, log_group=log_group,
             tracing=lambda_.Tracing.ACTIVE, timeout=timeout or cdk.Duration.seconds(60),
             memory_size=memory_mb, ephemeral_storage_size=cdk.Size.mebibytes(ephemeral_storage_mb),
-            vpc=self._vpc, security_groups=self._security_groups or None,
-            vpc_subnets=ec2.SubnetSelection(subnets=self._vpc.private_subnets)
-            if self._vpc is not None else None)
+            vpc=placement.vpc if placement else None,
+            security_groups=placement.security_groups if placement else None,
+            vpc_subnets=ec2.SubnetSelection(subnets=placement.subnets) if placement else None)
         return fn
 
 

@@ -6,7 +6,11 @@ Metrics live in the ``Backstop`` namespace with a ``Database`` dimension:
 - ``BackupSucceeded``, ``BackupSizeBytes``, ``BackupDurationSeconds``: the check step (EMF);
 - ``BackupFailed``, ``BackupCollapsed``: the backup workflow itself (PutMetricData), so a failure
   is counted even when no function got to run;
-- ``RestoreDurationMinutes``: restore verification, compared with the RTO.
+- ``RestoreDurationMinutes``, ``RestoreTestSucceeded``, ``RestoreTestFailed``: the restore
+  verification workflow (PutMetricData); the duration is the measured RTO;
+- ``VerificationAgeHours``: the RPO-check function, time since the newest successful restore
+  test recorded in a manifest;
+- ``ScratchInstanceAgeHours`` (no dimension): the sweeper, oldest scratch instance alive.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class Monitoring(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, config: BackstopConfig, topic: sns.ITopic,
                  state_machine: sfn.StateMachine, rpo_check_fn: lambda_.IFunction,
+                 restore_machines: dict[str, sfn.StateMachine], scratch_age_limit_hours: int,
                  functions: dict[str, lambda_.Function]) -> None:
         super().__init__(scope, id_)
         self._action = cw_actions.SnsAction(topic)
@@ -62,6 +67,28 @@ class Monitoring(Construct):
                         comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
                         description=f"Measured restore of {db.name} took longer than the RTO "
                                     f"({config.rto_minutes} min).")
+            self._alarm(f"RestoreTestFailed{db.name}", self.metric("RestoreTestFailed", db.name),
+                        description=f"A restore test of {db.name} failed: a backup did not "
+                                    "restore, or the restored data differs from its manifest.")
+            days = config.restore.verification_max_age_days
+            self._alarm(f"NoRestoreTest{db.name}",
+                        self.metric("VerificationAgeHours", db.name, "Maximum",
+                                    cdk.Duration.hours(1)),
+                        threshold=days * 24,
+                        comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                        missing=cw.TreatMissingData.BREACHING,
+                        description=f"No successful restore test of {db.name} within {days} "
+                                    "days (or none at all, or the check stopped).")
+
+        # The sweeper publishes every hour; nothing published means it stopped or failed.
+        scratch_age = cw.Metric(namespace=METRICS_NAMESPACE, metric_name="ScratchInstanceAgeHours",
+                                statistic="Maximum", period=cdk.Duration.hours(1))
+        self._alarm("ScratchInstanceTooOld", scratch_age, threshold=scratch_age_limit_hours,
+                    comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                    missing=cw.TreatMissingData.BREACHING,
+                    description="A scratch RDS instance outlived its allowed lifetime "
+                                f"({scratch_age_limit_hours} h), or the sweeper stopped: it "
+                                "costs money until deleted.")
 
         five = cdk.Duration.minutes(5)
         self._alarm("WorkflowFailed", state_machine.metric_failed(period=five, statistic="Sum"),
@@ -69,6 +96,11 @@ class Monitoring(Construct):
         self._alarm("WorkflowTimedOut",
                     state_machine.metric_timed_out(period=five, statistic="Sum"),
                     description="A backup workflow execution timed out.")
+        for name, machine in restore_machines.items():
+            self._alarm(f"{name}Failed", machine.metric_failed(period=five, statistic="Sum"),
+                        description=f"A {name} execution failed; see its cause.")
+            self._alarm(f"{name}TimedOut", machine.metric_timed_out(period=five, statistic="Sum"),
+                        description=f"A {name} execution timed out.")
         for name, fn in functions.items():
             self._alarm(f"{name}Errors", fn.metric_errors(period=five, statistic="Sum"),
                         description=f"The {name} function reported errors.")
@@ -91,9 +123,21 @@ class Monitoring(Construct):
                 self.metric("BackupDurationSeconds", d, "Maximum", cdk.Duration.days(1))
                 for d in per_db]))
         self.dashboard.add_widgets(
+            cw.GraphWidget(title="Restore tests", width=8, left=[
+                self.metric(m, d, "Sum", cdk.Duration.days(1))
+                for d in per_db for m in ("RestoreTestSucceeded", "RestoreTestFailed")]),
+            cw.GraphWidget(title="Restore duration (min)", width=8, left=[
+                self.metric("RestoreDurationMinutes", d, "Maximum", cdk.Duration.days(1))
+                for d in per_db], left_annotations=[cw.HorizontalAnnotation(
+                    value=config.rto_minutes, label="RTO")]),
+            cw.GraphWidget(title="Since last good restore test (hours)", width=8, left=[
+                self.metric("VerificationAgeHours", d, "Maximum", cdk.Duration.hours(1))
+                for d in per_db] + [scratch_age]))
+        self.dashboard.add_widgets(
             cw.GraphWidget(title="Workflow executions", width=12, left=[
-                state_machine.metric_succeeded(), state_machine.metric_failed(),
-                state_machine.metric_timed_out()]),
+                m for machine in (state_machine, *restore_machines.values())
+                for m in (machine.metric_succeeded(), machine.metric_failed(),
+                          machine.metric_timed_out())]),
             cw.GraphWidget(title="Function errors", width=12, left=[
                 fn.metric_errors(label=name) for name, fn in functions.items()]))
 

@@ -6,7 +6,10 @@ that causes it. A new finding anywhere else still fails the synth.
 
 from __future__ import annotations
 
+import json
+
 import aws_cdk as cdk
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_lambda as lambda_
 from constructs import IConstruct
 
@@ -34,12 +37,8 @@ def acknowledge_workflow(workflow: IConstruct, *, functions: list[lambda_.Functi
     acknowledge(workflow, "AwsSolutions-IAM5[Resource::*]",
                 "Execution logs (logs:*LogDelivery*), tracing (xray:*) and "
                 "cloudwatch:PutMetricData support no resource-level permissions.")
-    stack = cdk.Stack.of(workflow)
     for fn in functions:
-        child = fn.node.default_child
-        assert isinstance(child, cdk.CfnElement)
-        logical_id = stack.resolve(stack.get_logical_id(child))
-        acknowledge(workflow, f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>:*]",
+        acknowledge(workflow, f"AwsSolutions-IAM5[Resource::<{_logical_id(fn)}.Arn>:*]",
                     "LambdaInvoke may call any version or alias of the workflow's own "
                     "function; the grant names that function only.")
 
@@ -48,3 +47,91 @@ def acknowledge_lock_table(table: IConstruct) -> None:
     acknowledge(table, "AwsSolutions-DDB3",
                 "The table holds only short-lived per-database locks of running backups; "
                 "nothing in it needs to be recovered.")
+
+
+def acknowledge_restore(*, task_definition: ecs.TaskDefinition, workflows: list[IConstruct],
+                        functions: IConstruct, workflow_functions: list[lambda_.Function],
+                        runner: IConstruct, prefix: str) -> None:
+    """The restore side: the scratch instances, the restore task and both workflows."""
+    acknowledge(functions, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+                "service-role/AWSLambdaVPCAccessExecutionRole]",
+                "Functions in a VPC need only the ENI permissions of this AWS policy, which "
+                "Lambda itself documents for VPC access; EC2 ENI actions take no resource ARN.")
+    master_secrets = ("AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:"
+                      "<AWS::Region>:<AWS::AccountId>:secret:rds!db-*]")
+    scratch_instances = ("AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:<AWS::Region>:"
+                         "<AWS::AccountId>:db:backstop-scratch-*]")
+    acknowledge(functions, master_secrets,
+                "RDS names each managed master secret rds!db-<uuid>; reading is further limited "
+                "by a condition to secrets whose instance is a backstop-scratch-* instance.")
+    acknowledge(functions, scratch_instances,
+                "Scratch instances are named per execution under the backstop-scratch- prefix; "
+                "the sweeper may delete one only if it is also tagged backstop:scratch=true.")
+    acknowledge(functions, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:<AWS::Region>:"
+                "<AWS::AccountId>:db:*]",
+                "The sweeper lists instances to find the scratch ones (read only); "
+                "DescribeDBInstances without an identifier is authorized on every instance.")
+
+    family = _task_family_revisions(task_definition)
+    for workflow in workflows:
+        acknowledge(workflow, "AwsSolutions-IAM5[Resource::*]",
+                    "Execution logs, tracing, cloudwatch:PutMetricData and ecs:StopTask/"
+                    "DescribeTasks of the .sync integration support no resource-level "
+                    "permissions.")
+        acknowledge(workflow, scratch_instances,
+                    "Each execution creates, polls and deletes its own instance, named "
+                    "backstop-scratch-<hash of the execution>; creating one requires the "
+                    "backstop:scratch tag.")
+        acknowledge(workflow, master_secrets,
+                    "RDS creates the scratch instance's managed master secret as rds!db-<uuid> "
+                    "on the caller's behalf; its name is unknown in advance.")
+        acknowledge(workflow, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:"
+                    "<AWS::Region>:<AWS::AccountId>:pg:default.postgres*]",
+                    "A scratch instance gets the default parameter group of its PostgreSQL "
+                    "major version, which follows the backup's source.")
+        acknowledge(workflow, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:"
+                    "<AWS::Region>:<AWS::AccountId>:og:default:postgres-*]",
+                    "A scratch instance gets the default option group of its PostgreSQL "
+                    "major version, which follows the backup's source.")
+        acknowledge(workflow, f"AwsSolutions-IAM5[Resource::{family}]",
+                    "The .sync integration runs the restore task definition by family, so "
+                    "that a new revision needs no new grant; the family is Backstop's own.")
+        for fn in workflow_functions:
+            acknowledge(workflow, f"AwsSolutions-IAM5[Resource::<{_logical_id(fn)}.Arn>:*]",
+                        "LambdaInvoke may call any version or alias of the workflow's own "
+                        "function; the grant names that function only.")
+    acknowledge(runner, "AwsSolutions-IAM5[Resource::*]",
+                "The task reports with its task token (states:SendTask*), and pulls its image "
+                "(ecr:GetAuthorizationToken); neither supports resource-level permissions.")
+    acknowledge(runner, f"AwsSolutions-IAM5[Resource::<BackupBucket.Arn>/{prefix}/*]",
+                "The restore task records verifications in manifests and writes pre-restore "
+                "backups, whose keys are unknown in advance; only under the Backstop prefix.")
+    acknowledge(runner, master_secrets,
+                "RDS names each managed master secret rds!db-<uuid>; reading is further limited "
+                "by a condition to secrets whose instance is a backstop-scratch-* instance.")
+    acknowledge(runner, "AwsSolutions-ECS2",
+                "The container's environment holds only non-secret settings (store location, "
+                "secret and parameter names); secrets are read at run time from Secrets "
+                "Manager and never appear in the task definition.")
+
+
+def _logical_id(fn: lambda_.Function) -> str:
+    stack = cdk.Stack.of(fn)
+    child = fn.node.default_child
+    assert isinstance(child, cdk.CfnElement)
+    return str(stack.resolve(stack.get_logical_id(child)))
+
+
+def _task_family_revisions(task_definition: ecs.TaskDefinition) -> str:
+    """How cdk-nag renders ``<task definition family ARN>:*``, which CDK builds by splitting
+    the task definition's ARN (its Ref) at deploy time."""
+    stack = cdk.Stack.of(task_definition)
+    ref = json.dumps(stack.resolve(task_definition.task_definition_arn), separators=(",", ":"))
+
+    def part(i: int) -> str:
+        return f'{{"Fn::Select":[{i},{{"Fn::Split":[":",{ref}]}}]}}'
+
+    def name(j: int) -> str:
+        return f'{{"Fn::Select":[{j},{{"Fn::Split":["/",{part(5)}]}}]}}'
+
+    return f"arn:{part(1)}:{part(2)}:{part(3)}:{part(4)}:{name(0)}/{name(1)}:*"

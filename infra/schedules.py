@@ -1,9 +1,11 @@
-"""When backups run by themselves: EventBridge rules that start the backup workflow.
+"""When backups and restore tests run by themselves: EventBridge rules that start workflows.
 
 Per database and scheduled retention class, a cron rule (UTC) whose target input is the
 workflow input for that backup. One more rule turns a custom ``backstop.pre-deploy`` event into
 a pre-migration backup, so CI/CD can ask for "a backup before every deploy" with one
-``aws events put-events``.
+``aws events put-events``. Per database, a restore verification of its newest backup runs
+after the night's backups (``restore.schedule``: daily, or weekly on Sunday, 05:00 UTC, after
+the daily 02:00, weekly 03:00 and monthly 04:00 backups).
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ class Cadence:
     description: str
 
 
+VERIFICATION_CADENCES = {
+    "daily": Cadence("daily", {"minute": "0", "hour": "5"}, "every day 05:00 UTC"),
+    "weekly": Cadence("weekly", {"minute": "0", "hour": "5", "week_day": "SUN"},
+                      "every Sunday 05:00 UTC"),
+}
+
 CADENCES = {
     "daily": Cadence("daily", {"minute": "0", "hour": "2"}, "every day 02:00 UTC"),
     "weekly": Cadence("weekly", {"minute": "0", "hour": "3", "week_day": "SUN"},
@@ -40,7 +48,7 @@ class Schedules(Construct):
     """Scheduled and event-driven starts of the backup workflow."""
 
     def __init__(self, scope: Construct, id_: str, *, config: BackstopConfig,
-                 state_machine: sfn.IStateMachine) -> None:
+                 state_machine: sfn.IStateMachine, verification: sfn.IStateMachine) -> None:
         super().__init__(scope, id_)
         for db in config.databases:
             for retention in db.schedules:
@@ -65,6 +73,18 @@ class Schedules(Construct):
                     "database": events.EventField.from_path("$.detail.database"),
                     "retention": "pre-migration",
                     "reason": events.EventField.from_path("$.detail.reason")}))])
+
+        verify = VERIFICATION_CADENCES.get(config.restore.schedule)  # None: "off"
+        for db in config.databases if verify else ():
+            assert verify is not None
+            events.Rule(
+                self, f"{_pascal(db.name)}Verification",
+                description=f"Backstop: restore test of the newest backup of {db.name}, "
+                            f"{verify.description}",
+                schedule=events.Schedule.cron(**verify.cron),
+                targets=[targets.SfnStateMachine(
+                    verification, input=events.RuleTargetInput.from_object({
+                        "database": db.name, "backup_id": "latest"}))])
 
 
 def _pascal(name: str) -> str:

@@ -6,9 +6,11 @@ No resource is defined here; every resource belongs to the construct of its capa
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -17,13 +19,24 @@ from infra.backup_workflow import BackupWorkflow
 from infra.config import BackstopConfig
 from infra.functions import Functions
 from infra.monitoring import Monitoring
-from infra.nag import acknowledge_functions, acknowledge_lock_table, acknowledge_workflow
+from infra.nag import (
+    acknowledge_functions,
+    acknowledge_lock_table,
+    acknowledge_restore,
+    acknowledge_workflow,
+)
 from infra.recipients import RecipientKeys
+from infra.restore_runner import ContainerRunner
+from infra.restore_workflow import RESTORE, VERIFY, RestoreWorkflow
 from infra.schedules import Schedules
+from infra.scratch import ScratchNetwork, ScratchSweeper
 from infra.storage import Storage
 
 # Validation and the check are quick; the margin covers them and the Lambda retries.
 EXECUTION_MARGIN = cdk.Duration.minutes(30)
+# A restore execution: plan (one function timeout), the instance wait, the restore, deleting
+# the instance (its retries wait up to 30 minutes), and this margin.
+RESTORE_MARGIN = cdk.Duration.minutes(15 + 30 + 30)
 
 
 class BackstopStack(cdk.Stack):
@@ -74,28 +87,118 @@ class BackstopStack(cdk.Stack):
         storage.grant_read_backups(rpo_fn)
         recipients.grant_read(backup_fn)
         for i, db in enumerate(config.databases):
-            secret = (secretsmanager.Secret.from_secret_complete_arn(self, f"Secret{i}", db.secret)
-                      if db.secret_is_arn else
-                      secretsmanager.Secret.from_secret_name_v2(self, f"Secret{i}", db.secret))
-            secret.grant_read(backup_fn)
+            self._secret(f"Secret{i}", db.secret).grant_read(backup_fn)
 
         workflow = BackupWorkflow(
             self, "BackupWorkflow", validate_fn=validate_fn, backup_fn=backup_fn,
             check_fn=check_fn, topic=alerts.topic, topic_key=alerts.key,
             backup_timeout=backup_timeout, execution_timeout=execution_timeout,
             log_retention_days=config.log_retention_days)
-        Schedules(self, "Schedules", config=config, state_machine=workflow.state_machine)
+        # ---- restore verification and manual restores
+        restore = config.restore
+        scratch = ScratchNetwork(self, "Scratch", network=functions.network,
+                                 log_retention_days=config.log_retention_days)
+        restore_timeout = cdk.Duration.seconds(restore.function.timeout_seconds)
+        container_timeout = cdk.Duration.hours(restore.container.timeout_hours)
+        instance_wait = cdk.Duration.minutes(restore.instance_wait_minutes)
+        restore_execution_timeout = instance_wait.plus(container_timeout).plus(RESTORE_MARGIN)
+        workflow_hours = math.ceil(restore_execution_timeout.to_minutes() / 60)
+        restore_env = {"BACKUP_LOCATION": location,
+                       "PRIVATE_KEY_SECRET": restore.private_key_secret,
+                       "RECIPIENT_KEY_PARAMETERS": recipients.names()}
+        plan_fn = functions.function(
+            "RestorePlan", handler="handlers.plan.handler",
+            description="Backstop: check a restore request, choose and pre-check the backup",
+            environment={
+                "BACKUP_LOCATION": location, "DATABASES": databases,
+                "PRIVATE_KEY_SECRET": restore.private_key_secret,
+                "RESTORE_TARGET_SECRETS": json.dumps(list(restore.target_secrets),
+                                                     separators=(",", ":")),
+                "RESTORE_MB_S": repr(restore.throughput_mb_s),
+                "RESTORE_TMP_BYTES": str(restore.function.ephemeral_storage_mb * 1024**2),
+                # runner_for's budget: the function's time less the checks and a margin
+                "RESTORE_SECONDS": str(int(restore.function.timeout_seconds * 0.8)),
+                "KEEP_HOURS": str(restore.keep_hours),
+                "MAX_KEEP_HOURS": str(restore.max_keep_hours),
+                "WORKFLOW_HOURS": str(workflow_hours)},
+            timeout=cdk.Duration.minutes(15), memory_mb=1024, pgtools=True)
+        restore_fn = functions.function(
+            "Restore", handler="handlers.restore.handler",
+            description="Backstop: restore a backup and verify it against its manifest",
+            environment=restore_env, timeout=restore_timeout,
+            memory_mb=restore.function.memory_mb,
+            ephemeral_storage_mb=restore.function.ephemeral_storage_mb, pgtools=True,
+            placement=scratch.placement)
+        sweeper_fn = functions.function(
+            "ScratchSweeper", handler="handlers.sweep.handler",
+            description="Backstop: delete scratch instances that outlived their time",
+            environment={"DEFAULT_KEEP_HOURS": str(workflow_hours)},
+            timeout=cdk.Duration.minutes(2))
+        runner = ContainerRunner(self, "RestoreRunner", config=config,
+                                 placement=scratch.placement, environment=restore_env)
+
+        verifier_key = self._secret("VerifierKey", restore.private_key_secret)
+        targets = [self._secret(f"RestoreTarget{i}", name)
+                   for i, name in enumerate(restore.target_secrets)]
+        storage.grant_read_backups(plan_fn)
+        for grantee in (restore_fn, runner.task_role):
+            storage.grant_write_backups(grantee)  # verification records, pre-restore backups
+            recipients.grant_read(grantee)
+            scratch.grant_master_secret(grantee)
+        for grantee in (plan_fn, restore_fn, runner.task_role):
+            verifier_key.grant_read(grantee)
+            for target in targets:
+                target.grant_read(grantee)
+        # The task reports its outcome with its task token (no resource-level permission).
+        runner.task_role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["states:SendTaskSuccess", "states:SendTaskFailure"], resources=["*"]))
+
+        workflows = {kind: RestoreWorkflow(
+            self, name, kind=kind, plan_fn=plan_fn, restore_fn=restore_fn, network=scratch,
+            runner=runner, topic=alerts.topic, topic_key=alerts.key,
+            instance_class=restore.instance_class, instance_wait=instance_wait,
+            restore_timeout=restore_timeout, container_timeout=container_timeout,
+            execution_timeout=restore_execution_timeout,
+            log_retention_days=config.log_retention_days)
+            for kind, name in ((VERIFY, "RestoreVerification"), (RESTORE, "ManualRestore"))}
+        verification = workflows[VERIFY].state_machine
+        manual = workflows[RESTORE].state_machine
+        ScratchSweeper(self, "ScratchSweeper", network=scratch, sweeper_fn=sweeper_fn,
+                       state_machines=[verification, manual])
+
+        Schedules(self, "Schedules", config=config, state_machine=workflow.state_machine,
+                  verification=verification)
         Monitoring(self, "Monitoring", config=config, topic=alerts.topic,
                    state_machine=workflow.state_machine, rpo_check_fn=rpo_fn,
+                   restore_machines={"RestoreVerification": verification,
+                                     "ManualRestore": manual},
+                   scratch_age_limit_hours=workflow_hours + restore.max_keep_hours + 1,
                    functions={"Validate": validate_fn, "Backup": backup_fn, "Check": check_fn,
-                              "RpoCheck": rpo_fn})
+                              "RpoCheck": rpo_fn, "RestorePlan": plan_fn, "Restore": restore_fn,
+                              "ScratchSweeper": sweeper_fn})
 
         self.storage = storage
         self.state_machine = workflow.state_machine
+        self.verification_state_machine = verification
+        self.manual_restore_state_machine = manual
         cdk.CfnOutput(self, "BackupBucketName", value=storage.bucket.bucket_name)
         cdk.CfnOutput(self, "BackupStateMachineArn", value=workflow.state_machine.state_machine_arn)
+        cdk.CfnOutput(self, "RestoreVerificationStateMachineArn",
+                      value=verification.state_machine_arn)
+        cdk.CfnOutput(self, "ManualRestoreStateMachineArn", value=manual.state_machine_arn)
         cdk.CfnOutput(self, "AlertTopicArn", value=alerts.topic.topic_arn)
+        cdk.CfnOutput(self, "ScratchClientSecurityGroupId",
+                      value=scratch.client_sg.security_group_id,
+                      description="Attach to a host that should reach scratch instances")
 
         acknowledge_functions(functions, prefix=config.prefix)
         acknowledge_workflow(workflow, functions=[validate_fn, backup_fn, check_fn])
         acknowledge_lock_table(workflow.locks)
+        acknowledge_restore(task_definition=runner.task_definition, runner=runner,
+                            workflows=list(workflows.values()), functions=functions,
+                            workflow_functions=[plan_fn, restore_fn], prefix=config.prefix)
+
+    def _secret(self, id_: str, name: str) -> secretsmanager.ISecret:
+        return (secretsmanager.Secret.from_secret_complete_arn(self, id_, name)
+                if name.startswith("arn:") else
+                secretsmanager.Secret.from_secret_name_v2(self, id_, name))

@@ -10,7 +10,8 @@ from infra.config import BackstopConfig
 from tests.infra.conftest import resources
 
 HANDLERS = {"handlers.validate.handler", "handlers.backup.handler", "handlers.check.handler",
-            "handlers.rpo.handler"}
+            "handlers.rpo.handler", "handlers.plan.handler", "handlers.restore.handler",
+            "handlers.sweep.handler"}
 
 
 def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -75,9 +76,16 @@ def test_every_handler_named_in_the_template_imports() -> None:
 
 
 def test_vpc_from_config_without_lookups(synth_with: Any) -> None:
+    subnets = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]
     template = synth_with(network={
-        "vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0"],
-        "availability_zones": ["us-east-1a"], "security_group_ids": ["sg-0123456789abcdef0"]})
-    for props in _functions(template).values():
-        assert props["VpcConfig"] == {"SubnetIds": ["subnet-0123456789abcdef0"],
-                                      "SecurityGroupIds": ["sg-0123456789abcdef0"]}
+        "vpc_id": "vpc-0123456789abcdef0", "subnet_ids": subnets,
+        "availability_zones": ["us-east-1a", "us-east-1b"],
+        "security_group_ids": ["sg-0123456789abcdef0"]})
+    for handler, props in _functions(template).items():
+        groups = props["VpcConfig"]["SecurityGroupIds"]
+        assert props["VpcConfig"]["SubnetIds"] == subnets
+        if handler == "handlers.restore.handler":  # and the group scratch instances admit
+            assert groups[1:] == ["sg-0123456789abcdef0"]
+            assert groups[0] == {"Fn::GetAtt": ["ScratchClientSg5FC0B322", "GroupId"]}
+        else:
+            assert groups == ["sg-0123456789abcdef0"]

@@ -31,7 +31,10 @@ def test_no_wildcard_actions_anywhere(template: dict[str, Any]) -> None:
 
 def test_wildcard_resources_only_for_actions_without_resource_scoping(template: dict[str, Any]
                                                                       ) -> None:
-    unscoped = {"xray", "logs", "cloudwatch"}  # services whose actions take no resource ARN
+    # services whose actions here take no resource ARN: tracing, logs, metrics, the restore
+    # task's image pull (ecr:GetAuthorizationToken), its task-token report (states:SendTask*)
+    # and the .sync integration's ecs:StopTask/DescribeTasks
+    unscoped = {"xray", "logs", "cloudwatch", "ecr", "states", "ecs"}
     for lid, statement in _statements(template):
         if statement["Resource"] == "*":
             services = {a.split(":")[0] for a in _actions(statement)}

@@ -48,7 +48,7 @@ def test_state_machine_and_function_alarms(template: dict[str, Any]) -> None:
     assert ("AWS/States", "ExecutionsTimedOut") in by_metric
     lambda_errors = [a for a in alarms if (a["Namespace"], a["MetricName"]) == (
         "AWS/Lambda", "Errors")]
-    assert len(lambda_errors) == 4
+    assert len(lambda_errors) == 7
 
 
 def test_every_alarm_notifies_the_encrypted_topic(template: dict[str, Any]) -> None:

@@ -39,6 +39,7 @@ def test_schedules_per_database_follow_the_config(synth_with: Any) -> None:
          "scope": {"mode": "full", "exclude_tables": ["audit_log"]}}])
     inputs = [json.loads(r["Targets"][0]["Input"]) for r in _rules(template).values()
               if "ScheduleExpression" in r and "rate" not in r["ScheduleExpression"]]
+    inputs = [i for i in inputs if "retention" in i]  # backups, not restore tests
     billing = [i for i in inputs if i["database"] == "billing"]
     assert [i["retention"] for i in billing] == ["daily"]
     assert billing[0]["scope"]["exclude_tables"] == ["audit_log"]
@@ -46,8 +47,8 @@ def test_schedules_per_database_follow_the_config(synth_with: Any) -> None:
 
 
 def test_pre_deploy_event_starts_a_pre_migration_backup(template: dict[str, Any]) -> None:
-    (rule,) = [r for r in _rules(template).values() if "EventPattern" in r]
-    assert rule["EventPattern"] == {"source": ["backstop.pre-deploy"]}
+    (rule,) = [r for r in _rules(template).values()
+               if r.get("EventPattern", {}).get("source") == ["backstop.pre-deploy"]]
     (target,) = rule["Targets"]
     transformer = target["InputTransformer"]
     assert transformer["InputPathsMap"] == {"detail-database": "$.detail.database",

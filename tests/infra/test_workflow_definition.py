@@ -15,9 +15,15 @@ LAMBDA_SERVICE_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException",
                          "Lambda.ClientExecutionTimeoutException"}
 
 
+def backup_machine(template: dict[str, Any]) -> dict[str, Any]:
+    (machine,) = [m for lid, m in resources(template, "AWS::StepFunctions::StateMachine").items()
+                  if lid.startswith("BackupWorkflow")]
+    return machine
+
+
 @pytest.fixture(scope="module")
 def states(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
+    machine = backup_machine(template)
     refs = {k: k for k in template["Resources"]} | {
         "AWS::Partition": "aws", "AWS::Region": "r", "AWS::AccountId": "1"}
     getatts = {(k, "Arn"): k for k in template["Resources"]}
@@ -27,7 +33,7 @@ def states(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_machine_is_standard_logged_traced_and_bounded(template: dict[str, Any]) -> None:
-    (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
+    machine = backup_machine(template)
     props = machine["Properties"]
     assert props["StateMachineType"] == "STANDARD"
     assert props["LoggingConfiguration"]["Level"] == "ALL"
@@ -99,6 +105,6 @@ def test_lock_is_conditional_on_the_database_and_released_only_by_its_holder(
 
 
 def test_no_secret_reaches_the_definition(template: dict[str, Any]) -> None:
-    (machine,) = resources(template, "AWS::StepFunctions::StateMachine").values()
+    machine = backup_machine(template)
     text = json.dumps(machine).lower()
     assert "password" not in text and "secretsmanager" not in text
