@@ -17,6 +17,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 ROOT = Path(__file__).resolve().parents[2]
 
 SECRET_NAME = "backstop/quotepro"
+RESTORE_TARGET_SECRET = "backstop/quotepro-restore"
 NO_BUNDLING = {"aws:cdk:bundling-stacks": []}  # layers are built at deploy time, not in tests
 
 
@@ -31,6 +32,8 @@ def raw_config(recipient: str, **overrides: Any) -> dict[str, Any]:
            if k.startswith("backstop:")}
     raw["recipients"] = [recipient]
     raw["alarm_emails"] = ["oncall@example.com"]
+    # An existing database a manual restore may replace (the executed restore tests use it).
+    raw["restore"] = {**raw["restore"], "target_secrets": [RESTORE_TARGET_SECRET]}
     raw.update(overrides)
     return raw
 
@@ -92,6 +95,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True},
                           "lambda": {"use_docker": False}}):
         calls = moto_sfn.install_inprocess_lambda(monkeypatch)
+        moto_sfn.install_inprocess_containers(monkeypatch, calls)
+        moto_sfn.install_service_fidelity(monkeypatch)
         calls.before_each.append(_runtime.reset)
         try:
             yield calls

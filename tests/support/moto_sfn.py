@@ -1,4 +1,4 @@
-"""Run the CDK-synthesized backup state machine under moto 5.2.5, handlers in-process.
+"""Run the CDK-synthesized state machines under moto 5.2.5, handlers in-process.
 
 Every patch of moto internals lives in this module, each narrow and explained, and
 ``tests/support/test_moto_seams.py`` fails when a moto upgrade changes what they rely on.
@@ -8,7 +8,20 @@ Seams:
     makes ``LambdaSimpleBackend.invoke`` import and run the function's real ``Handler`` with
     the function's (resolved) environment, and report an exception the way the Python runtime
     does (``x-amz-function-error`` + errorType = class name) so Retry/Catch match on it.
-  * Time: ``install_fast_retries`` records Retry intervals instead of sleeping them.
+  * Time: ``install_fast_retries`` records Retry intervals instead of sleeping them;
+    ``install_fast_waits`` does the same for Wait states and the ``.sync`` poll delay.
+  * aws-sdk and ECS tasks (``install_service_fidelity``): moto stubbed out the interpreter's
+    parameter/response casing (``DbInstanceIdentifier`` reaches botocore unchanged, responses
+    keep ``DBInstances``); its JSONPath wraps ``$.a[0].b`` in a list; it names SDK errors
+    ``rds.DBInstanceNotFoundFaultException`` where AWS says
+    ``Rds.DbInstanceNotFoundException``. Each is put back as AWS behaves.
+  * RDS: ``script_rds_status`` scripts the status describe returns (moto creates instances
+    ``available`` at once); ``map_scratch_instances`` points every instance's endpoint and
+    RDS-managed master secret at a real local PostgreSQL server, and creates (drops) the
+    instance's initial database there, as RDS would.
+  * ECS: ``install_inprocess_containers`` runs a started task's container entry point
+    (``python3 -m <module>``) in this process with the task's environment, like the Lambda
+    seam; moto itself runs nothing.
   * Teardown: ``stop_all_and_join`` stops RUNNING executions and joins moto's interpreter
     threads, which would otherwise outlive the mock (and reach real AWS).
 The synthesized template is used as is; only CloudFormation intrinsics are resolved.
@@ -17,6 +30,7 @@ The synthesized template is used as is; only CloudFormation intrinsics are resol
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import io
 import json
@@ -71,12 +85,19 @@ class Deployment:
     """The stack's workflow resources created in moto, under predictable names."""
 
     template: dict[str, Any]
-    state_machine_arn: str
+    state_machine_arn: str  # the backup workflow
     bucket: str
     table: str
     topic_arn: str
     functions: dict[str, str]  # logical id -> function name
     refs: dict[str, str]
+    state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
+
+    def machine(self, construct_id: str) -> str:
+        """The ARN of the state machine built by the construct ``construct_id``."""
+        (arn,) = [a for lid, a in self.state_machines.items()
+                  if lid.startswith(f"{construct_id}StateMachine")]
+        return arn
 
 
 def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -84,8 +105,9 @@ def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 
 def deploy(template: dict[str, Any], *, name: str = "backup-workflow") -> Deployment:
-    """Create, in the active moto account, what the backup state machine touches: bucket,
-    recipient parameters, lock table, topic, functions, and the state machine itself."""
+    """Create, in the active moto account, what the state machines touch: buckets, recipient
+    parameters, lock table, topic, VPC, subnets, security groups, DB subnet group, ECS cluster
+    and task definition, functions, and every state machine itself."""
     refs: dict[str, str] = {"AWS::Partition": PARTITION, "AWS::Region": REGION,
                             "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com",
                             "AWS::StackName": "Backstop"}
@@ -117,9 +139,15 @@ def deploy(template: dict[str, Any], *, name: str = "backup-workflow") -> Deploy
     for lid in functions:
         refs[lid] = lid
         getatts[(lid, "Arn")] = f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{lid}"
+    for lid in _of_type(template, "AWS::Logs::LogGroup"):
+        refs[lid] = lid
 
     role = boto3.client("iam", region_name=REGION).create_role(
         RoleName=f"role-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    for lid in _of_type(template, "AWS::IAM::Role"):
+        getatts[(lid, "Arn")] = role
+    _deploy_network(template, refs, getatts)
+    _deploy_ecs(template, refs, getatts)
     lam = boto3.client("lambda", region_name=REGION)
     for lid, res in functions.items():
         props = res["Properties"]
@@ -128,17 +156,83 @@ def deploy(template: dict[str, Any], *, name: str = "backup-workflow") -> Deploy
                             Handler=props["Handler"], Code={"ZipFile": _dummy_zip()},
                             Environment={"Variables": variables})
 
-    ((_, sm),) = _of_type(template, "AWS::StepFunctions::StateMachine").items()
-    definition = resolve(sm["Properties"]["DefinitionString"], refs, getatts)
-    json.loads(definition)  # fully resolved JSON, or fail here
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    arn = sfn.create_state_machine(name=name, definition=definition, roleArn=role)[
-        "stateMachineArn"]
+    machines: dict[str, str] = {}
+    for lid, sm in _of_type(template, "AWS::StepFunctions::StateMachine").items():
+        definition = resolve(sm["Properties"]["DefinitionString"], refs, getatts)
+        json.loads(definition)  # fully resolved JSON, or fail here
+        machine_name = name if lid.startswith("BackupWorkflow") else lid
+        machines[lid] = sfn.create_state_machine(name=machine_name, definition=definition,
+                                                 roleArn=role)["stateMachineArn"]
+    (arn,) = [a for lid, a in machines.items() if lid.startswith("BackupWorkflow")]
     (bucket_lid,) = [k for k in _of_type(template, "AWS::S3::Bucket") if k == "BackupBucket"]
     (table_lid,) = _of_type(template, "AWS::DynamoDB::Table")
     (topic_lid,) = _of_type(template, "AWS::SNS::Topic")
     return Deployment(template, arn, refs[bucket_lid], refs[table_lid], refs[topic_lid],
-                      {lid: lid for lid in functions}, refs)
+                      {lid: lid for lid in functions}, refs, machines)
+
+
+def _deploy_network(template: dict[str, Any], refs: dict[str, str],
+                    getatts: dict[tuple[str, str], str]) -> None:
+    """VPCs, subnets (zones a, b, ... in template order per VPC), security groups and DB
+    subnet groups, under moto's ids. Subnet zones are ``Fn::GetAZs`` in the template, which
+    the resolver does not evaluate."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    for lid, res in _of_type(template, "AWS::EC2::VPC").items():
+        props = res["Properties"]
+        refs[lid] = ec2.create_vpc(CidrBlock=props["CidrBlock"])["Vpc"]["VpcId"]
+        for attribute in ("EnableDnsHostnames", "EnableDnsSupport"):
+            if attribute in props:
+                ec2.modify_vpc_attribute(VpcId=refs[lid], **{attribute: {"Value": props[
+                    attribute]}})
+    zones: dict[str, int] = {}
+    for lid, res in _of_type(template, "AWS::EC2::Subnet").items():
+        vpc_id = resolve(res["Properties"]["VpcId"], refs, getatts)
+        zone = f"{REGION}{'abcdef'[zones.get(vpc_id, 0) % 6]}"
+        zones[vpc_id] = zones.get(vpc_id, 0) + 1
+        refs[lid] = ec2.create_subnet(VpcId=vpc_id, CidrBlock=res["Properties"]["CidrBlock"],
+                                      AvailabilityZone=zone)["Subnet"]["SubnetId"]
+    for lid, res in _of_type(template, "AWS::EC2::SecurityGroup").items():
+        props = res["Properties"]
+        group = ec2.create_security_group(
+            GroupName=lid, Description=props["GroupDescription"],
+            VpcId=resolve(props["VpcId"], refs, getatts))["GroupId"]
+        refs[lid] = group
+        getatts[(lid, "GroupId")] = group
+    rds = boto3.client("rds", region_name=REGION)
+    for lid, res in _of_type(template, "AWS::RDS::DBSubnetGroup").items():
+        props = res["Properties"]
+        rds.create_db_subnet_group(
+            DBSubnetGroupName=lid.lower(), DBSubnetGroupDescription=props[
+                "DBSubnetGroupDescription"],
+            SubnetIds=resolve(props["SubnetIds"], refs, getatts))
+        refs[lid] = lid.lower()
+
+
+def _deploy_ecs(template: dict[str, Any], refs: dict[str, str],
+                getatts: dict[tuple[str, str], str]) -> None:
+    ecs = boto3.client("ecs", region_name=REGION)
+    for lid in _of_type(template, "AWS::ECS::Cluster"):
+        cluster = ecs.create_cluster(clusterName=lid)["cluster"]
+        refs[lid] = lid
+        getatts[(lid, "Arn")] = cluster["clusterArn"]
+    for lid, res in _of_type(template, "AWS::ECS::TaskDefinition").items():
+        props = resolve({k: v for k, v in res["Properties"].items() if k != "Tags"}, refs,
+                        getatts)
+        # moto sizes tasks by container memory; Fargate by the task's (which CDK sets).
+        containers = [{
+            "name": c["Name"], "image": c["Image"], "essential": c.get("Essential", True),
+            "memory": int(c.get("Memory", props["Memory"])),
+            "entryPoint": c.get("EntryPoint", []),
+            "environment": [{"name": e["Name"], "value": e["Value"]}
+                            for e in c.get("Environment", [])]}
+            for c in props["ContainerDefinitions"]]
+        refs[lid] = ecs.register_task_definition(
+            family=props["Family"], containerDefinitions=containers,
+            networkMode=props["NetworkMode"], cpu=props["Cpu"], memory=props["Memory"],
+            requiresCompatibilities=props["RequiresCompatibilities"],
+            taskRoleArn=props["TaskRoleArn"], executionRoleArn=props["ExecutionRoleArn"],
+        )["taskDefinition"]["taskDefinitionArn"]
 
 
 def _dummy_zip() -> bytes:
@@ -228,9 +322,13 @@ class FakeContext:
 
 @dataclass
 class LambdaCalls:
+    """What ran in-process: Lambda invocations (function name, event) and container tasks
+    (``container:<name>``, environment)."""
+
     calls: list[tuple[str, Any]] = field(default_factory=list)
     overrides: dict[str, Handler] = field(default_factory=dict)  # function name -> handler
     before_each: list[Callable[[], None]] = field(default_factory=list)
+    container_overrides: dict[str, Callable[[], int]] = field(default_factory=dict)
 
     def called(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -300,6 +398,256 @@ def install_fast_retries(monkeypatch: Any) -> list[float]:
     slept: list[float] = []
     monkeypatch.setattr(retrier_decl, "time", types.SimpleNamespace(sleep=slept.append))
     return slept
+
+
+def install_fast_waits(monkeypatch: Any) -> list[float]:
+    """Record the seconds Wait states would wait (moto waits them in real time), and poll
+    ``.sync`` tasks without moto's half-second pause."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback,
+    )
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
+        WaitFunction,
+    )
+
+    waited: list[float] = []
+    monkeypatch.setattr(WaitFunction, "_wait_interval",
+                        lambda self, env, wait_seconds: waited.append(wait_seconds))
+    monkeypatch.setattr(state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", 0.01)
+    return waited
+
+
+# --------------------------------------------------------------------------- service fidelity
+def install_service_fidelity(monkeypatch: Any) -> None:
+    """aws-sdk and ECS tasks as on AWS: casing, JSONPath results and SDK error names."""
+    _install_casing(monkeypatch)
+    _install_jsonpath_fix(monkeypatch)
+    _install_sdk_error_names(monkeypatch)
+
+
+@functools.cache
+def _operation(service: str, action: str) -> Any:
+    import botocore.session
+    from moto.stepfunctions.parser.utils import camel_to_snake_case
+
+    model = botocore.session.get_session().get_service_model(service)
+    by_snake = {camel_to_snake_case(n): n for n in model.operation_names}
+    return model.operation_model(by_snake[camel_to_snake_case(action)])
+
+
+def _install_casing(monkeypatch: Any) -> None:
+    """moto replaced the interpreter's ``_normalise_parameters``/``_normalise_response`` with
+    no-ops; LocalStack upstream maps Step Functions casing to boto's through the botocore
+    operation shapes, with helpers moto still ships. Put that back for aws-sdk and ECS tasks
+    only (Lambda, DynamoDB, SNS and CloudWatch already share boto's casing)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk,
+        state_task_service_ecs,
+    )
+
+    def parameters(self: Any, parameters: dict[str, Any], boto_service_name: str | None = None,
+                   service_action_name: str | None = None) -> None:
+        operation = _operation(self._get_boto_service_name(boto_service_name),
+                               self._get_boto_service_action(service_action_name))
+        if operation.input_shape is not None:
+            self._to_boto_request(parameters, operation.input_shape)
+
+    def response(self: Any, response: Any, boto_service_name: str | None = None,
+                 service_action_name: str | None = None) -> None:
+        operation = _operation(self._get_boto_service_name(boto_service_name),
+                               self._get_boto_service_action(service_action_name))
+        if operation.output_shape is not None:
+            self._from_boto_response(response, operation.output_shape)
+
+    for cls in (state_task_service_aws_sdk.StateTaskServiceAwsSdk,
+                state_task_service_ecs.StateTaskServiceEcs):
+        monkeypatch.setattr(cls, "_normalise_parameters", parameters)
+        monkeypatch.setattr(cls, "_normalise_response", response)
+
+
+def _install_jsonpath_fix(monkeypatch: Any) -> None:
+    """moto 5.2.5's ``extract_json`` wraps a match below an array index in a list (a moto-only
+    change, getmoto/moto#7825): ``$.DbInstances[0].DbInstanceStatus`` gives ``["available"]``
+    and a Choice on it never matches. On AWS only indefinite paths (wildcards, slices,
+    filters, ``..``) give arrays. ``extract_json`` is imported by name into several modules:
+    every binding is replaced."""
+    import sys
+
+    import moto.stepfunctions.parser.asl.parse.preprocessor  # noqa: F401  (imports them all)
+    from jsonpath_ng.ext import parse
+    from jsonpath_ng.jsonpath import Index
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    original = json_path.extract_json
+    indefinite = re.compile(r"\[\s*(?:\*|\?|[^\]]*[:,])|\.\.")
+
+    def extract_json(path: str, data: Any) -> Any:
+        matches = parse(path).find(data)
+        if not matches:
+            if json_path._contains_slice_or_wildcard_array(path):
+                return []
+            raise json_path.NoSuchJsonPathError(json_path=path, data=data)
+        if len(matches) > 1 or isinstance(matches[0].path, Index) or indefinite.search(path):
+            value = [m.value for m in matches]
+            if json_path._is_singleton_array_access(path=path) and len(value) == 1:
+                return value[0]
+            return value
+        return matches[0].value
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("moto.stepfunctions.parser") and \
+                getattr(module, "extract_json", None) is original:
+            monkeypatch.setattr(module, "extract_json", extract_json)
+
+
+def _install_sdk_error_names(monkeypatch: Any) -> None:
+    """AWS names aws-sdk errors ``<ServiceId in PascalCase>.<error without Fault/Exception>
+    Exception`` (``Rds.DbInstanceNotFoundException``); moto says
+    ``rds.DBInstanceNotFoundFaultException``, so Catch/Retry on SDK error names never match.
+    The rule is checked against AWS's documented names for the errors the workflows catch."""
+    import botocore.session
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk,
+    )
+
+    cls = state_task_service_aws_sdk.StateTaskServiceAwsSdk
+    session = botocore.session.get_session()
+    original = cls._from_error
+
+    def from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if not isinstance(ex, ClientError):
+            return original(self, env, ex)
+        return self._get_task_failure_event(
+            env=env, error=sdk_error_name(self._get_boto_service_name(), ex),
+            cause=ex.response["Error"].get("Message", ""))
+
+    def sdk_error_name(service: str, ex: ClientError) -> str:
+        service_id = session.get_service_model(service).metadata["serviceId"]
+        pascal = "".join(cls._to_sfn_cased(word) for word in service_id.split())
+        shape = ex.__class__.__name__
+        if shape == "ClientError":
+            shape = ex.response["Error"]["Code"]
+        bare = re.sub(r"(Fault|Exception)$", "", shape)
+        return f"{pascal}.{cls._to_sfn_cased(bare)}Exception"
+
+    monkeypatch.setattr(cls, "_from_error", from_error)
+
+
+# --------------------------------------------------------------------------- RDS
+def script_rds_status(monkeypatch: Any, statuses: list[str]) -> list[str]:
+    """Each describe of one instance sets its status to the next scripted value (the last one
+    sticks); moto creates instances ``available`` at once. Returns the statuses served."""
+    from moto.rds.models import RDSBackend
+
+    original = RDSBackend.describe_db_instances
+    served: list[str] = []
+
+    def describe(self: Any, db_instance_identifier: str | None = None,
+                 filters: Any = None) -> Any:
+        instances = original(self, db_instance_identifier, filters)
+        if db_instance_identifier:
+            status = statuses[min(len(served), len(statuses) - 1)]
+            served.append(status)
+            for instance in instances:
+                instance.status = status
+        return instances
+
+    monkeypatch.setattr(RDSBackend, "describe_db_instances", describe)
+    return served
+
+
+@dataclass
+class ScratchServer:
+    """The real PostgreSQL server every RDS instance of a test stands for."""
+
+    host: str  # a socket directory works: libpq treats a host starting with '/' as one
+    port: int
+    username: str
+    password: str
+    create_database: Callable[[str], None]
+    drop_database: Callable[[str], None]
+    # An RDS-managed secret holds no sslmode, so on AWS the restore uses ``require``; the
+    # local server (and the embedded pg_restore) speak no TLS.
+    sslmode: str = "disable"
+    created: list[str] = field(default_factory=list)  # instance identifiers
+    deleted: list[str] = field(default_factory=list)
+
+
+def map_scratch_instances(monkeypatch: Any, server: ScratchServer) -> ScratchServer:
+    """Point every instance's endpoint and RDS-managed master secret at ``server``, and
+    create/drop the instance's initial database (``DBName``) there, as RDS does."""
+    from moto.rds.models import DBInstance, MasterUserSecret, RDSBackend
+
+    monkeypatch.setattr(DBInstance, "endpoint", property(
+        lambda self: {"Address": server.host, "Port": server.port}))
+    monkeypatch.setattr(MasterUserSecret, "_generate_secret_string", lambda self: json.dumps(
+        {"username": server.username, "password": server.password,
+         "sslmode": server.sslmode}))
+    create, delete = RDSBackend.create_db_instance, RDSBackend.delete_db_instance
+
+    def create_instance(self: Any, db_kwargs: dict[str, Any]) -> Any:
+        instance = create(self, db_kwargs)
+        server.created.append(instance.db_instance_identifier)
+        if instance.db_name:
+            server.create_database(instance.db_name)
+        return instance
+
+    def delete_instance(self: Any, db_instance_identifier: str, *args: Any, **kwargs: Any) -> Any:
+        instance = delete(self, db_instance_identifier, *args, **kwargs)
+        server.deleted.append(instance.db_instance_identifier)
+        if instance.db_name:
+            server.drop_database(instance.db_name)
+        return instance
+
+    monkeypatch.setattr(RDSBackend, "create_db_instance", create_instance)
+    monkeypatch.setattr(RDSBackend, "delete_db_instance", delete_instance)
+    return server
+
+
+# --------------------------------------------------------------------------- ECS seam
+def install_inprocess_containers(monkeypatch: Any, record: LambdaCalls) -> None:
+    """After moto's ``run_task`` creates a task, run each container's entry point
+    (``python3 -m <module>``: the module's ``main()``) in this process with the container's
+    environment and the task's overrides. The container reports through the Step Functions
+    API as on AWS (its task token); its exit code is recorded on the task's container."""
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend.run_task
+
+    def run_task(self: Any, cluster_str: str, task_definition_str: str, count: int,
+                 overrides: dict[str, Any] | None, *args: Any, **kwargs: Any) -> Any:
+        started = original(self, cluster_str, task_definition_str, count, overrides,
+                           *args, **kwargs)
+        definition = self.describe_task_definition(task_definition_str)
+        for task in started:
+            for container in definition.container_definitions:
+                environment = {e["name"]: e["value"] for e in container.get("environment", [])}
+                for override in (overrides or {}).get("containerOverrides", []):
+                    if override.get("name") == container["name"]:
+                        environment.update({e["name"]: e["value"]
+                                            for e in override.get("environment", [])})
+                record.calls.append((f"container:{container['name']}", environment))
+                for hook in record.before_each:
+                    hook()
+                with _environment(environment):
+                    code = _run_entry_point(record, container)
+                for running in task.containers:
+                    running.exitCode = code
+        return started
+
+    monkeypatch.setattr(EC2ContainerServiceBackend, "run_task", run_task)
+
+
+def _run_entry_point(record: LambdaCalls, container: dict[str, Any]) -> int:
+    override = record.container_overrides.get(container["name"])
+    if override is not None:
+        return override()
+    entry = container.get("entryPoint") or []
+    if len(entry) != 3 or entry[1] != "-m":
+        raise NotImplementedError(f"entry point {entry} is not 'python3 -m <module>'")
+    code: int = importlib.import_module(entry[2]).main()
+    return code
 
 
 # --------------------------------------------------------------------------- metrics

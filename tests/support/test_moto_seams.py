@@ -112,3 +112,113 @@ def test_unnamed_executions_collide_which_is_why_run_names_them(account: None) -
                                                               "End": True}}}))["stateMachineArn"]
     first = sfn.start_execution(stateMachineArn=arn)["executionArn"]
     assert first.endswith(":None")
+
+
+# --------------------------------------------------------------------------- restore seams
+def _machine(name: str, state: dict[str, Any]) -> str:
+    return str(boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+        name=name, roleArn="arn:aws:iam::123456789012:role/r",
+        definition=json.dumps({"StartAt": "T", "States": {"T": {**state, "End": True}}}))[
+        "stateMachineArn"])
+
+
+DESCRIBE_MISSING = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:rds:describeDBInstances",
+                    "Parameters": {"DbInstanceIdentifier": "backstop-scratch-missing"}}
+
+
+def test_stock_aws_sdk_tasks_pass_step_functions_casing_to_botocore(account: None) -> None:
+    # What install_service_fidelity fixes: without it, AWS's parameter names fail.
+    execution = moto_sfn.run(_machine("raw", DESCRIBE_MISSING), {}, timeout=10)
+    assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
+    assert "DbInstanceIdentifier" in str(execution.cause)
+
+
+def test_fidelity_seam_gives_aws_casing_and_aws_error_names(
+        account: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    moto_sfn.install_service_fidelity(monkeypatch)
+    execution = moto_sfn.run(_machine("fixed", DESCRIBE_MISSING), {}, timeout=10)
+    assert (execution.status, execution.error) == ("FAILED", "Rds.DbInstanceNotFoundException")
+
+
+def test_stock_jsonpath_wraps_a_field_below_an_index_in_a_list(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    data = {"DbInstances": [{"DbInstanceStatus": "available"}]}
+    assert json_path.extract_json("$.DbInstances[0].DbInstanceStatus", data) == ["available"]
+    moto_sfn.install_service_fidelity(monkeypatch)
+    from moto.stepfunctions.parser.asl.utils import json_path as patched
+
+    assert patched.extract_json("$.DbInstances[0].DbInstanceStatus", data) == "available"
+    assert patched.extract_json("$.DbInstances[*].DbInstanceStatus", data) == ["available"]
+
+
+def test_interpreter_internals_the_fidelity_seam_replaces_are_unchanged() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service,
+        state_task_service_aws_sdk,
+        state_task_service_ecs,
+    )
+
+    base = state_task_service.StateTaskService
+    for name in ("_normalise_parameters", "_normalise_response"):
+        assert inspect.getsource(getattr(base, name)).rstrip().endswith("pass"), name
+        assert list(inspect.signature(getattr(base, name)).parameters)[2:] == [
+            "boto_service_name", "service_action_name"]
+    for helper in ("_to_boto_request", "_from_boto_response", "_to_sfn_cased"):
+        assert hasattr(base, helper), helper
+    assert "_from_error" in vars(state_task_service_aws_sdk.StateTaskServiceAwsSdk)
+    ecs = inspect.getsource(state_task_service_ecs.StateTaskServiceEcs)
+    assert 'response["Tasks"][0]["ClusterArn"]' in ecs  # needs the casing put back
+
+
+def test_wait_and_sync_poll_go_through_what_the_fast_wait_seam_replaces() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback,
+    )
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
+        WaitFunction,
+    )
+
+    assert list(inspect.signature(WaitFunction._wait_interval).parameters) == [
+        "self", "env", "wait_seconds"]
+    assert state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK == 0.5
+    assert "time.sleep(_DELAY_SECONDS_SYNC_CONDITION_CHECK)" in inspect.getsource(
+        state_task_service_callback)
+
+
+def test_rds_internals_the_rds_seams_replace_are_unchanged(account: None) -> None:
+    from moto.rds.models import DBInstance, MasterUserSecret, RDSBackend
+
+    assert list(inspect.signature(RDSBackend.describe_db_instances).parameters) == [
+        "self", "db_instance_identifier", "filters"]
+    assert list(inspect.signature(RDSBackend.create_db_instance).parameters) == [
+        "self", "db_kwargs"]
+    assert list(inspect.signature(RDSBackend.delete_db_instance).parameters)[:2] == [
+        "self", "db_instance_identifier"]
+    assert isinstance(inspect.getattr_static(DBInstance, "endpoint"), property)
+    assert callable(MasterUserSecret._generate_secret_string)
+    # moto creates instances available at once, with a fixed master secret: hence the seams
+    rds = boto3.client("rds", region_name=REGION)
+    created = rds.create_db_instance(
+        DBInstanceIdentifier="i", Engine="postgres", DBInstanceClass="db.t4g.micro",
+        AllocatedStorage=20, MasterUsername="backstop", ManageMasterUserPassword=True)
+    assert created["DBInstance"]["DBInstanceStatus"] == "available"
+    secret = boto3.client("secretsmanager", region_name=REGION).get_secret_value(
+        SecretId=created["DBInstance"]["MasterUserSecret"]["SecretArn"])
+    assert set(json.loads(secret["SecretString"])) == {"username", "password"}
+
+
+def test_stock_ecs_runs_no_container_and_the_seam_signature_holds(account: None) -> None:
+    from moto.ecs.models import Container, EC2ContainerServiceBackend
+
+    assert list(inspect.signature(EC2ContainerServiceBackend.run_task).parameters)[:5] == [
+        "self", "cluster_str", "task_definition_str", "count", "overrides"]
+    assert "self.exitCode = 0" in inspect.getsource(Container)
+    ecs = boto3.client("ecs", region_name=REGION)
+    ecs.create_cluster(clusterName="c")
+    ecs.register_task_definition(family="f",
+                                 containerDefinitions=[{"name": "x", "image": "i", "memory": 512,
+                                                        "entryPoint": ["python3", "-m", "nope"]}])
+    (task,) = ecs.run_task(cluster="c", taskDefinition="f", launchType="FARGATE")["tasks"]
+    assert task["lastStatus"] == "RUNNING"  # and nothing ran: no module "nope" exists
