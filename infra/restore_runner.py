@@ -53,6 +53,8 @@ class ContainerRunner(Construct):
         self.container = self.task_definition.add_container(
             "Restore", image=image, entry_point=ENTRY_POINT, essential=True,
             environment={"POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-                         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE, **environment},
+                         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                         # no X-Ray daemon beside the task: the restore logs, it does not trace
+                         "POWERTOOLS_TRACE_DISABLED": "true", **environment},
             logging=ecs.LogDrivers.aws_logs(stream_prefix="restore", log_group=self.log_group))
         self.task_role = self.task_definition.task_role
