@@ -52,18 +52,47 @@ def sweep(rds: Any, *, now: datetime, default_keep_hours: float) -> Sweep:
     oldest = 0.0
     for page in rds.get_paginator("describe_db_instances").paginate():
         for instance in page["DBInstances"]:
+            if not _is_scratch(instance) or instance.get("DBInstanceStatus") == "deleting":
+                continue
             name = instance["DBInstanceIdentifier"]
-            tags = {t["Key"]: t["Value"] for t in instance.get("TagList", [])}
-            if not name.startswith(NAME_PREFIX) or tags.get(SCRATCH_TAG) != "true":
-                continue
-            if instance.get("DBInstanceStatus") == "deleting":
-                continue
             age = (now - instance["InstanceCreateTime"]).total_seconds() / 3600
-            if age > float(tags.get(KEEP_TAG, default_keep_hours)):
-                rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True,
-                                       DeleteAutomatedBackups=True)
+            keep = float(_tags(instance).get(KEEP_TAG, default_keep_hours))
+            if age > keep and _delete(rds, name):
                 deleted.append(name)
             else:
                 kept.append(name)
                 oldest = max(oldest, age)
     return Sweep(deleted, kept, round(oldest, 2))
+
+
+def delete_for_execution(rds: Any, execution_name: str) -> str | None:
+    """Delete the scratch instance of a stopped workflow execution, if it has one; return
+    its name. Run when an execution is aborted or times out and so skipped its own cleanup."""
+    name = instance_id(execution_name)
+    try:
+        (instance,) = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"]
+    except rds.exceptions.DBInstanceNotFoundFault:
+        return None
+    if not _is_scratch(instance) or instance["DBInstanceStatus"] == "deleting":
+        return None
+    return name if _delete(rds, name) else None
+
+
+def _tags(instance: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in instance.get("TagList", [])}
+
+
+def _is_scratch(instance: dict[str, Any]) -> bool:
+    return (str(instance["DBInstanceIdentifier"]).startswith(NAME_PREFIX)
+            and _tags(instance).get(SCRATCH_TAG) == "true")
+
+
+def _delete(rds: Any, name: str) -> bool:
+    """Delete without a final snapshot; False when RDS cannot delete it yet (still being
+    created or modified): a later sweep gets it, and one such instance never stops a sweep."""
+    try:
+        rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True,
+                               DeleteAutomatedBackups=True)
+    except rds.exceptions.InvalidDBInstanceStateFault:
+        return False
+    return True

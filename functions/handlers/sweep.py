@@ -34,7 +34,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     now = _event_time(event)
     stopped = None
     if event.get("detail-type") == STATUS_CHANGE:
-        stopped = _delete_for_execution(rds, str(event["detail"]["name"]))
+        stopped = scratch.delete_for_execution(rds, str(event["detail"]["name"]))
     result = scratch.sweep(rds, now=now, default_keep_hours=_runtime.number("DEFAULT_KEEP_HOURS"))
     # Flushed one by one (the namespace is read when each is written, not at import).
     with single_metric(name="ScratchInstanceAgeHours", unit=MetricUnit.NoUnit,
@@ -56,21 +56,3 @@ def _event_time(event: dict[str, Any]) -> datetime:
     if isinstance(stamp, str):
         return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     return datetime.now(UTC)
-
-
-def _delete_for_execution(rds: Any, execution_name: str) -> str | None:
-    """Delete the scratch instance of a stopped execution, if it has one that is Backstop's."""
-    name = scratch.instance_id(execution_name)
-    try:
-        (instance,) = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"]
-    except rds.exceptions.DBInstanceNotFoundFault:
-        return None
-    tags = {t["Key"]: t["Value"] for t in instance.get("TagList", [])}
-    if tags.get(scratch.SCRATCH_TAG) != "true" or instance["DBInstanceStatus"] == "deleting":
-        return None
-    try:
-        rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True,
-                               DeleteAutomatedBackups=True)
-    except rds.exceptions.InvalidDBInstanceStateFault:
-        return None  # still being created: the hourly sweep deletes it once it is too old
-    return name

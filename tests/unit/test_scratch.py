@@ -72,3 +72,34 @@ def test_large_restores_go_to_a_container():
     assert runner_for(manifest(2 * 1024**3), restore_mb_s=50) == "lambda"
     assert runner_for(manifest(12 * 1024**3), restore_mb_s=500) == "container"  # /tmp
     assert runner_for(manifest(8 * 1024**3), restore_mb_s=5) == "container"  # time
+
+
+def test_an_instance_rds_cannot_delete_yet_does_not_stop_the_sweep(rds, monkeypatch):
+    create(rds, "backstop-scratch-busy", **{scratch.SCRATCH_TAG: "true"})
+    create(rds, "backstop-scratch-done", **{scratch.SCRATCH_TAG: "true"})
+    real_delete = rds.delete_db_instance
+
+    def busy(DBInstanceIdentifier, **kwargs):
+        if DBInstanceIdentifier == "backstop-scratch-busy":
+            raise rds.exceptions.InvalidDBInstanceStateFault(
+                {"Error": {"Code": "InvalidDBInstanceState", "Message": "creating"}},
+                "DeleteDBInstance")
+        return real_delete(DBInstanceIdentifier=DBInstanceIdentifier, **kwargs)
+
+    monkeypatch.setattr(rds, "delete_db_instance", busy)
+    result = scratch.sweep(rds, now=datetime.now(UTC) + timedelta(hours=5),
+                           default_keep_hours=3)
+
+    assert result.deleted == ["backstop-scratch-done"]
+    assert result.kept == ["backstop-scratch-busy"]
+
+
+def test_the_instance_of_a_stopped_execution_is_deleted_at_once(rds):
+    name = scratch.instance_id("verify-123")
+    create(rds, name, **{scratch.SCRATCH_TAG: "true"})
+    create(rds, scratch.instance_id("verify-other"))  # not tagged: never Backstop's to delete
+
+    assert scratch.delete_for_execution(rds, "verify-123") == name
+    assert scratch.delete_for_execution(rds, "verify-other") is None
+    assert scratch.delete_for_execution(rds, "never-ran") is None
+    assert names(rds) == {scratch.instance_id("verify-other")}
