@@ -36,6 +36,7 @@ SSM_STANDARD_MAX = 4096
 SSM_ADVANCED_MAX = 8192
 # Lambda caps all environment variables of a function together at 4 KB.
 LAMBDA_ENV_BUDGET = 4096
+_CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
 class ConfigurationError(ValueError):
@@ -64,6 +65,9 @@ class Database:
     secret: str  # a Secrets Manager secret name or its complete ARN
     scope: Scope = Scope()
     schedules: tuple[str, ...] = SCHEDULED_CLASSES
+    # health queries (name -> SQL returning one value), recorded in each backup's snapshot
+    # and required to return the same after every restore
+    checks: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def secret_is_arn(self) -> bool:
@@ -175,6 +179,9 @@ class BackstopConfig:
 
     def database_secrets(self) -> dict[str, str]:
         return {db.name: db.secret for db in self.databases}
+
+    def database_checks(self) -> dict[str, dict[str, str]]:
+        return {db.name: dict(db.checks) for db in self.databases if db.checks}
 
 
 # --------------------------------------------------------------------------- loading
@@ -292,11 +299,13 @@ def load_config(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Back
                                  "verification need subnets in at least two availability zones",
                                  "list private subnets of two zones (an RDS DB subnet group "
                                  "needs two)")
-    secrets_json = json.dumps(config.database_secrets(), separators=(",", ":"))
-    if len(secrets_json) > LAMBDA_ENV_BUDGET // 2:
-        raise ConfigurationError("databases", "the database -> secret map is too large for the "
-                                 "Lambda environment (4 KB)",
-                                 "use shorter secret names or split databases across stacks")
+    per_database = json.dumps([config.database_secrets(), config.database_checks()],
+                              separators=(",", ":"))
+    if len(per_database) > LAMBDA_ENV_BUDGET * 3 // 4:
+        raise ConfigurationError("databases", "the databases' secrets and checks are too large "
+                                 "for the Lambda environment (4 KB)",
+                                 "use shorter secret names and checks, or split databases "
+                                 "across stacks")
     return config
 
 
@@ -310,10 +319,10 @@ def _databases(value: Any) -> tuple[Database, ...]:
         key = f"databases[{i}]"
         if not isinstance(item, dict):
             raise ConfigurationError(key, "is not an object", 'use {"name": ..., "secret": ...}')
-        extra = set(item) - {"name", "secret", "scope", "schedules"}
+        extra = set(item) - {"name", "secret", "scope", "schedules", "checks"}
         if extra:
             raise ConfigurationError(f"{key}.{sorted(extra)[0]}", "is not a database setting",
-                                     "use name, secret, scope, schedules")
+                                     "use name, secret, scope, schedules, checks")
         name = item.get("name")
         if not isinstance(name, str) or not _NAME.match(name):
             raise ConfigurationError(f"{key}.name", f"{name!r} is not a database name",
@@ -334,8 +343,23 @@ def _databases(value: Any) -> tuple[Database, ...]:
                                      f"use a subset of {list(SCHEDULED_CLASSES)}")
         result.append(Database(name=name, secret=secret,
                                scope=_scope(f"{key}.scope", item.get("scope", {})),
-                               schedules=tuple(dict.fromkeys(schedules))))
+                               schedules=tuple(dict.fromkeys(schedules)),
+                               checks=_checks(f"{key}.checks", item.get("checks", {}))))
     return tuple(result)
+
+
+def _checks(key: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ConfigurationError(key, "is not an object",
+                                 'use {"newest_quote": "SELECT max(created_at) FROM quotes"}')
+    for name, query in value.items():
+        if not _CHECK_NAME.match(name):
+            raise ConfigurationError(f"{key}.{name}", "is not a check name",
+                                     "use 1-40 lowercase letters, digits or '_'")
+        if not isinstance(query, str) or not query.strip():
+            raise ConfigurationError(f"{key}.{name}", "is not an SQL query",
+                                     "give one SELECT that returns a single value")
+    return dict(value)
 
 
 def _scope(key: str, value: Any) -> Scope:

@@ -50,6 +50,17 @@ def database_secrets() -> dict[str, str]:
     return {str(k): str(v) for k, v in secrets.items()}
 
 
+@functools.cache
+def database_checks() -> dict[str, dict[str, str]]:
+    """database -> {check name: SQL}; databases without checks are absent."""
+    try:
+        checks = json.loads(os.environ.get("DATABASE_CHECKS") or "{}")
+    except json.JSONDecodeError:
+        raise ConfigError("DATABASE_CHECKS is not a JSON object of database -> checks; "
+                          "deploy this function with the Backstop stack") from None
+    return {str(db): {str(k): str(v) for k, v in c.items()} for db, c in checks.items()}
+
+
 def secret_for(database: str) -> str:
     secrets = database_secrets()
     if database not in secrets:
@@ -109,6 +120,7 @@ def number(name: str) -> float:
 
 
 def reset() -> None:
-    for cached in (client, store, databases, database_secrets, recipient_keys, private_key,
+    for cached in (client, store, databases, database_secrets, database_checks, recipient_keys,
+                   private_key,
                    restore_targets):
         cached.cache_clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -21,6 +22,8 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event)
+    request = dataclasses.replace(
+        request, checks=_runtime.database_checks().get(request.database, {}))
     connection = Connection.from_secret(_runtime.secret_for(request.database),
                                         client=_runtime.client("secretsmanager"))
     manifest = run_backup(request, connection=connection, store=_runtime.store(),

@@ -64,6 +64,11 @@ def test_scheduled_backup_succeeds_and_leaves_a_done_backup(deployed: moto_sfn.D
     assert [k for k in keys if k.endswith(".dump.zst.gpg")] == [f"backstop/{backup['key']}"]
     assert f"backstop/{backup['manifest_key']}" in keys
     assert keys[0].startswith("backstop/daily/quotepro/")
+    # the database's configured health checks were recorded in the dump's snapshot
+    manifest = json.loads(boto3.client("s3", region_name=moto_sfn.REGION).get_object(
+        Bucket=deployed.bucket, Key=f"backstop/{backup['manifest_key']}")["Body"].read())
+    assert set(manifest["health"]) == {"record_counts", "newest_quote"}
+    assert manifest["health"]["newest_quote"]["value"]
     assert execution.output["check"]["collapsed"] is False
     # the lock was released
     table = boto3.client("dynamodb", region_name=moto_sfn.REGION)

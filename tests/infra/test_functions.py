@@ -65,6 +65,8 @@ def test_environment_holds_no_secret_and_fits_lambdas_limit(template: dict[str, 
         assert "BEGIN PGP" not in text  # keys travel through SSM, not the environment
     backup = _functions(template)["handlers.backup.handler"]["Environment"]["Variables"]
     assert json.loads(backup["DATABASE_SECRETS"]) == {"quotepro": "backstop/quotepro"}
+    checks = json.loads(backup["DATABASE_CHECKS"])["quotepro"]
+    assert checks["newest_quote"] == "SELECT max(created_at) FROM quotes"
     (parameter,) = resources(template, "AWS::SSM::Parameter").values()
     assert parameter["Properties"]["Value"] == recipient_key.strip() + "\n"
 
