@@ -90,9 +90,9 @@ def render(run: Run) -> str:
     verify = next((r for r in run.results if r.case.key == "h"), None)
     if verify is not None:
         restore, checks = verify.report["restore_seconds"], verify.report["verify_seconds"]
-        lines.append(f"h, as Backstop's report splits it: pg_restore {restore:.2f} s, checks "
-                     f"{checks:.2f} s, the rest (scratch database, integrity check, decrypt, "
-                     f"staging, manifest) {verify.usage.wall_s - restore - checks:.2f} s")
+        lines.append(f"h, as Backstop's report splits it: restore (integrity check, decrypt, "
+                     f"staging, pg_restore) {restore:.2f} s, checks {checks:.2f} s, the rest "
+                     f"(scratch database, manifest) {verify.usage.wall_s - restore - checks:.2f} s")
     lines += [
         "MB/s: database bytes / wall. RSS main: peak RSS (VmHWM) of the Backstop process itself",
         "in Backstop cases, else of the largest tool. RSS tree: peak of the RSS summed over all",
