@@ -14,7 +14,8 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from infra.config import ConfigurationError, load_config, raw_from_context
+from infra.config import load_config, raw_from_context
+from infra.config_values import ConfigurationError
 from infra.stack import BackstopStack
 
 

@@ -15,7 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PREFIX = "backstop:"
+from infra.config_values import (
+    PREFIX,
+    SECRET_ARN,
+    SECRET_NAME,
+    ConfigurationError,
+    choice_setting,
+    int_setting,
+    optional_str_setting,
+    str_list_setting,
+)
+from infra.restore_config import Restore, parse_restore
+
 RETENTION_CLASSES = ("daily", "weekly", "monthly", "pre-migration", "pre-restore", "manual")
 SCHEDULED_CLASSES = ("daily", "weekly", "monthly")
 # Kept until a person deletes them: no lifecycle expiration for these prefixes.
@@ -27,8 +38,6 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # as the library's object keys allow
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
-_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
-_SECRET_NAME = re.compile(r"^[\w/+=.@-]{1,512}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ARMOR = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
 # SSM parameter value limits (bytes): standard tier 4 KB, advanced tier 8 KB.
@@ -37,14 +46,6 @@ SSM_ADVANCED_MAX = 8192
 # Lambda caps all environment variables of a function together at 4 KB.
 LAMBDA_ENV_BUDGET = 4096
 _CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-
-
-class ConfigurationError(ValueError):
-    """A configuration value is wrong; the message names the key and the fix."""
-
-    def __init__(self, key: str, problem: str, fix: str) -> None:
-        super().__init__(f"{PREFIX}{key}: {problem}; {fix}")
-        self.key = key
 
 
 @dataclass(frozen=True)
@@ -118,43 +119,6 @@ class Retention:
 
 
 @dataclass(frozen=True)
-class RestoreFunction:
-    timeout_seconds: int = 900
-    memory_mb: int = 2048
-    ephemeral_storage_mb: int = 10240
-
-
-@dataclass(frozen=True)
-class RestoreContainer:
-    cpu: int = 2048  # Fargate CPU units (1024 = 1 vCPU)
-    memory_mb: int = 8192
-    ephemeral_storage_gb: int = 200
-    timeout_hours: int = 6
-
-
-@dataclass(frozen=True)
-class Restore:
-    """Restore verification and manual restores into scratch RDS instances."""
-
-    # the name (not the value) of the secret holding the verifier's armored private key
-    private_key_secret: str = "backstop/verifier-key"  # noqa: S105
-    schedule: str = "daily"  # daily (05:00 UTC), weekly (Sunday 05:00 UTC) or off
-    instance_class: str = "db.t4g.micro"
-    instance_wait_minutes: int = 45
-    verification_max_age_days: int = 2
-    keep_hours: int = 24
-    max_keep_hours: int = 72
-    throughput_mb_s: float = 20.0  # assumed restore speed until a verification measured one
-    function: RestoreFunction = RestoreFunction()
-    container: RestoreContainer = RestoreContainer()
-    target_secrets: tuple[str, ...] = ()  # existing databases a manual restore may replace
-
-    @property
-    def secret_is_arn(self) -> bool:
-        return self.private_key_secret.startswith("arn:")
-
-
-@dataclass(frozen=True)
 class BackstopConfig:
     databases: tuple[Database, ...]
     recipients: tuple[str, ...]  # armored OpenPGP public keys
@@ -175,7 +139,7 @@ class BackstopConfig:
     network: Network | None = None
     postgres_version: str = "18.1"
     tags: Mapping[str, str] = field(default_factory=dict)
-    restore: Restore = Restore()
+    restore: Restore = field(default_factory=Restore)
 
     def database_secrets(self) -> dict[str, str]:
         return {db.name: db.secret for db in self.databases}
@@ -249,19 +213,19 @@ def load_config(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Back
 
     databases = _databases(raw.get("databases"))
     recipients = _recipients(raw.get("recipients"), base_dir)
-    architecture = _choice(raw, "architecture", ARCHITECTURES, "arm64")
+    architecture = choice_setting(raw, "architecture", ARCHITECTURES, "arm64")
     retention = _retention(raw.get("retention_days"))
-    rpo = _int(raw, "rpo_hours", 24, 1, 24 * 31)
-    rto = _int(raw, "rto_minutes", 60, 1, 24 * 60)
+    rpo = int_setting(raw, "rpo_hours", 24, 1, 24 * 31)
+    rto = int_setting(raw, "rto_minutes", 60, 1, 24 * 60)
     fraction = raw.get("collapsed_fraction", 0.5)
     if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction < 1:
         raise ConfigurationError("collapsed_fraction", f"{fraction!r} is not between 0 and 1",
                                  "use e.g. 0.5 to flag a backup under half the previous size")
-    log_days = _int(raw, "log_retention_days", 90, 1, 3653)
+    log_days = int_setting(raw, "log_retention_days", 90, 1, 3653)
     if log_days not in LOG_RETENTION_DAYS:
         raise ConfigurationError("log_retention_days", f"{log_days} is not a CloudWatch value",
                                  f"use one of {LOG_RETENTION_DAYS}")
-    emails = _str_list(raw, "alarm_emails")
+    emails = str_list_setting(raw, "alarm_emails")
     for email in emails:
         if not _EMAIL.match(email):
             raise ConfigurationError("alarm_emails", f"{email!r} is not an e-mail address",
@@ -275,8 +239,9 @@ def load_config(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Back
                                                            stack_name):
         raise ConfigurationError("stack_name", f"{stack_name!r} is not a stack name",
                                  "use letters, digits and dashes, starting with a letter")
-    account = _optional_str(raw, "account", r"\d{12}", "a 12-digit account id")
-    region = _optional_str(raw, "region", r"[a-z]{2}(-[a-z]+)+-\d", "a region like eu-west-1")
+    account = optional_str_setting(raw, "account", r"\d{12}", "a 12-digit account id")
+    region = optional_str_setting(raw, "region", r"[a-z]{2}(-[a-z]+)+-\d",
+                                  "a region like eu-west-1")
     postgres_version = raw.get("postgres_version", "18.1")
     if not isinstance(postgres_version, str) or not re.fullmatch(r"\d{2}\.\d+", postgres_version):
         raise ConfigurationError("postgres_version", f"{postgres_version!r} is not a release",
@@ -293,7 +258,7 @@ def load_config(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Back
         collapsed_fraction=float(fraction), backup_function=_backup_function(raw),
         log_retention_days=log_days, alarm_emails=emails, network=_network(raw.get("network")),
         postgres_version=postgres_version, tags=dict(tags),
-        restore=_restore(raw.get("restore")))
+        restore=parse_restore(raw.get("restore")))
     if config.network is not None and len(set(config.network.availability_zones)) < 2:
         raise ConfigurationError("network.subnet_ids", "scratch RDS instances for restore "
                                  "verification need subnets in at least two availability zones",
@@ -333,8 +298,8 @@ def _databases(value: Any) -> tuple[Database, ...]:
         seen.add(name)
         secret = item.get("secret")
         if not isinstance(secret, str) or not (
-                _SECRET_ARN.match(secret) or (not secret.startswith("arn:")
-                                               and _SECRET_NAME.match(secret))):
+                SECRET_ARN.match(secret) or (not secret.startswith("arn:")
+                                               and SECRET_NAME.match(secret))):
             raise ConfigurationError(f"{key}.secret", f"{secret!r} is not a secret name or ARN",
                                      "give the Secrets Manager secret name or its complete ARN")
         schedules = item.get("schedules", list(SCHEDULED_CLASSES))
@@ -499,109 +464,11 @@ def _backup_function(raw: Mapping[str, Any]) -> BackupFunction:
             raise ConfigurationError(f"backup_function.{name}", "is not a setting",
                                      "use timeout_seconds, memory_mb, ephemeral_storage_mb")
     return BackupFunction(
-        timeout_seconds=_int(value, "timeout_seconds", 900, 60, 900, "backup_function.",
+        timeout_seconds=int_setting(value, "timeout_seconds", 900, 60, 900, "backup_function.",
                              " (Lambda's limit is 15 minutes; larger dumps need a container task)"),
-        memory_mb=_int(value, "memory_mb", 2048, 128, 10240, "backup_function."),
-        ephemeral_storage_mb=_int(value, "ephemeral_storage_mb", 512, 512, 10240,
+        memory_mb=int_setting(value, "memory_mb", 2048, 128, 10240, "backup_function."),
+        ephemeral_storage_mb=int_setting(value, "ephemeral_storage_mb", 512, 512, 10240,
                                   "backup_function."))
-
-
-RESTORE_SCHEDULES = ("daily", "weekly", "off")
-FARGATE_CPU = (1024, 2048, 4096, 8192, 16384)
-_INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
-
-
-def _restore(value: Any) -> Restore:
-    value = {} if value is None else value
-    if not isinstance(value, dict):
-        raise ConfigurationError("restore", "is not an object",
-                                 'use {"schedule": "daily", "instance_class": "db.t4g.micro"}')
-    allowed = {"private_key_secret", "schedule", "instance_class", "instance_wait_minutes",
-               "verification_max_age_days", "keep_hours", "max_keep_hours", "throughput_mb_s",
-               "function", "container", "target_secrets"}
-    for name in value:
-        if name not in allowed:
-            raise ConfigurationError(f"restore.{name}", "is not a restore setting",
-                                     f"use {', '.join(sorted(allowed))}")
-    defaults = Restore()
-    secret = value.get("private_key_secret", defaults.private_key_secret)
-    if not _is_secret_id(secret):
-        raise ConfigurationError("restore.private_key_secret",
-                                 f"{secret!r} is not a secret name or ARN",
-                                 "name the Secrets Manager secret that holds the verifier's "
-                                 "armored private key")
-    schedule = value.get("schedule", defaults.schedule)
-    if schedule not in RESTORE_SCHEDULES:
-        raise ConfigurationError("restore.schedule", f"{schedule!r} is not a schedule",
-                                 f"use one of {', '.join(RESTORE_SCHEDULES)}")
-    instance_class = value.get("instance_class", defaults.instance_class)
-    if not isinstance(instance_class, str) or not _INSTANCE_CLASS.match(instance_class):
-        raise ConfigurationError("restore.instance_class", f"{instance_class!r} is not an RDS "
-                                 "instance class", "use e.g. db.t4g.micro")
-    keep = _int(value, "keep_hours", defaults.keep_hours, 1, 720, "restore.")
-    max_keep = _int(value, "max_keep_hours", defaults.max_keep_hours, 1, 720, "restore.")
-    if keep > max_keep:
-        raise ConfigurationError("restore.keep_hours", f"{keep} is above max_keep_hours "
-                                 f"({max_keep})", "lower keep_hours or raise max_keep_hours")
-    throughput = value.get("throughput_mb_s", defaults.throughput_mb_s)
-    if isinstance(throughput, bool) or not isinstance(throughput, int | float) \
-            or not 0.1 <= throughput <= 10000:
-        raise ConfigurationError("restore.throughput_mb_s", f"{throughput!r} is out of range",
-                                 "give the restore speed in MB/s that verification reports "
-                                 "measure (throughput_mb_s), e.g. 20")
-    targets = value.get("target_secrets", [])
-    if not isinstance(targets, list) or not all(_is_secret_id(t) for t in targets):
-        raise ConfigurationError("restore.target_secrets", f"{targets!r} is not a list of "
-                                 "secret names or ARNs", "list the secrets of databases a "
-                                 "manual restore may replace (a role that may write)")
-    return Restore(
-        private_key_secret=secret, schedule=schedule, instance_class=instance_class,
-        instance_wait_minutes=_int(value, "instance_wait_minutes",
-                                   defaults.instance_wait_minutes, 10, 240, "restore."),
-        # CloudWatch evaluates at most 7 days; the alarm reads an age, so any N works.
-        verification_max_age_days=_int(value, "verification_max_age_days",
-                                       defaults.verification_max_age_days, 1, 90, "restore."),
-        keep_hours=keep, max_keep_hours=max_keep, throughput_mb_s=float(throughput),
-        function=_restore_function(value.get("function", {})),
-        container=_restore_container(value.get("container", {})),
-        target_secrets=tuple(targets))
-
-
-def _is_secret_id(value: Any) -> bool:
-    return isinstance(value, str) and bool(
-        _SECRET_ARN.match(value) or (not value.startswith("arn:") and _SECRET_NAME.match(value)))
-
-
-def _restore_function(value: Any) -> RestoreFunction:
-    names = ("timeout_seconds", "memory_mb", "ephemeral_storage_mb")
-    if not isinstance(value, dict) or set(value) - set(names):
-        raise ConfigurationError("restore.function", f"{value!r} is not a function setting",
-                                 f"use an object with {', '.join(names)}")
-    key = "restore.function."
-    return RestoreFunction(
-        timeout_seconds=_int(value, "timeout_seconds", 900, 60, 900, key,
-                             " (larger restores run as a Fargate task)"),
-        memory_mb=_int(value, "memory_mb", 2048, 128, 10240, key),
-        ephemeral_storage_mb=_int(value, "ephemeral_storage_mb", 10240, 512, 10240, key))
-
-
-def _restore_container(value: Any) -> RestoreContainer:
-    names = ("cpu", "memory_mb", "ephemeral_storage_gb", "timeout_hours")
-    if not isinstance(value, dict) or set(value) - set(names):
-        raise ConfigurationError("restore.container", f"{value!r} is not a container setting",
-                                 f"use an object with {', '.join(names)}")
-    cpu = value.get("cpu", 2048)
-    if cpu not in FARGATE_CPU:
-        raise ConfigurationError("restore.container.cpu", f"{cpu!r} is not a Fargate CPU size",
-                                 f"use one of {FARGATE_CPU}")
-    # Fargate allows 2 to 8 GB per vCPU (up to 120 GB); ECS rejects odd steps at deploy.
-    memory = _int(value, "memory_mb", 8192, 2 * cpu, min(8 * cpu, 122880),
-                  "restore.container.")
-    return RestoreContainer(
-        cpu=cpu, memory_mb=memory,
-        ephemeral_storage_gb=_int(value, "ephemeral_storage_gb", 200, 21, 200,
-                                  "restore.container."),
-        timeout_hours=_int(value, "timeout_hours", 6, 1, 24, "restore.container."))
 
 
 def _network(value: Any) -> Network | None:
@@ -629,35 +496,3 @@ def _network(value: Any) -> Network | None:
     return Network(vpc_id=vpc_id, subnet_ids=lists["subnet_ids"],
                    availability_zones=lists["availability_zones"],
                    security_group_ids=lists["security_group_ids"])
-
-
-def _int(raw: Mapping[str, Any], name: str, default: int, low: int, high: int,
-         key_prefix: str = "", note: str = "") -> int:
-    value = raw.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigurationError(f"{key_prefix}{name}", f"{value!r} is out of range",
-                                 f"use a whole number from {low} to {high}{note}")
-    return value
-
-
-def _choice(raw: Mapping[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
-    value = raw.get(name, default)
-    if value not in choices:
-        raise ConfigurationError(name, f"{value!r} is not allowed", f"use one of {choices}")
-    return str(value)
-
-
-def _str_list(raw: Mapping[str, Any], name: str) -> tuple[str, ...]:
-    value = raw.get(name, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigurationError(name, f"{value!r} is not a list of strings", '["..."]')
-    return tuple(value)
-
-
-def _optional_str(raw: Mapping[str, Any], name: str, pattern: str, what: str) -> str | None:
-    value = raw.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not re.fullmatch(pattern, value):
-        raise ConfigurationError(name, f"{value!r} is not {what}", f"give {what} or null")
-    return value

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigurationError, load_config, raw_from_context
+from infra.config import load_config, raw_from_context
+from infra.config_values import ConfigurationError
 from tests.infra.conftest import cdk_json_context, raw_config
 
 
