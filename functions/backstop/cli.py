@@ -109,6 +109,9 @@ def parser() -> argparse.ArgumentParser:
 
     verifying = commands.add_parser("verify", parents=[chooser],
                                     help="restore into a scratch database, verify, drop it")
+    verifying.add_argument("--scratch-url", help="server to create the scratch database on, "
+                                                 "without a password (env BACKSTOP_SCRATCH_URL;"
+                                                 " default: the database server itself)")
     source_options(verifying)
     verifying.set_defaults(run=cmd_verify)
     return top
@@ -216,7 +219,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     store = open_store(args.store)
     manifest = restore.choose(store, args.backup, database=args.database, before=args.before)
-    report = restore.verify_backup(store, manifest, server=source(args),
+    scratch = args.scratch_url or os.environ.get("BACKSTOP_SCRATCH_URL")
+    server = (database_from(args.scratch_url, "BACKSTOP_SCRATCH_URL", "--scratch-url")
+              if scratch else source(args))
+    report = restore.verify_backup(store, manifest, server=server,
                                    private_key=private_key(args))
     show_report({"backup": manifest.id, "report": report.to_dict()}, args.json)
     return 0 if report.ok else VerificationError.exit_code

@@ -98,6 +98,23 @@ def test_verify_and_restore_commands(pg, db, gpg_keys, tmp_path, monkeypatch, ca
     assert result["data_loss_window_seconds"] > 0
 
 
+def test_verify_can_use_a_separate_scratch_server(pg, db, gpg_keys, tmp_path, monkeypatch,
+                                                  capsys):
+    public, private = tmp_path / "public.asc", tmp_path / "private.asc"
+    public.write_text(gpg_keys.public)
+    private.write_text(gpg_keys.private)
+    store = str(tmp_path / "backups")
+    monkeypatch.setenv("BACKSTOP_DATABASE_URL", pg.url(db.dbname))
+    assert main(["backup", "--store", store, "--database", "quotepro", "--quiet",
+                 "--recipient-key", str(public)]) == 0
+    monkeypatch.setenv("BACKSTOP_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/production")
+    monkeypatch.setenv("BACKSTOP_SCRATCH_URL", pg.url("postgres"))
+
+    assert main(["verify", "latest", "--database", "quotepro", "--store", store,
+                 "--private-key", str(private)]) == 0
+    assert "VERIFIED" in capsys.readouterr().out
+
+
 def test_malformed_times_are_refused_by_argparse(capsys):
     with pytest.raises(SystemExit):
         main(["restore", "latest", "--before", "yesterday-ish"])
