@@ -26,7 +26,7 @@ import zstandard
 from backstop import tables as tbl
 from backstop.connection import Connection
 from backstop.crypto import CHUNK, Keyring
-from backstop.errors import BackstopError, ConfigError, DumpError
+from backstop.errors import BackstopError, ConfigError, DumpError, SourceError
 from backstop.manifest import (
     DONE,
     FAILED,
@@ -77,6 +77,11 @@ def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectS
             try:
                 done = _dump(base, request.checks, conn, connection, store, keyring,
                              recipients, progress)
+            except psycopg.Error as exc:  # e.g. a role that may not export snapshots
+                failure = SourceError(f"reading {connection.describe()} failed: "
+                                      f"{connection.scrub(str(exc))}; check the role's rights")
+                _record_failure(store, base, encryption, failure)
+                raise failure from None
             except BackstopError as exc:
                 _record_failure(store, base, encryption, exc)
                 raise
@@ -143,24 +148,21 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
             keyring.encrypt(compressed, recipients, sink)
             dump.wait()
             counter.join()
+            if failures:  # the first cause: a failed count also ends the snapshot pg_dump uses
+                raise failures[0]
             if dump.returncode != 0:
                 stderr.seek(0)
                 raise DumpError(
                     f"pg_dump of {connection.describe()} failed (exit {dump.returncode}): "
                     f"{connection.scrub(tail(stderr.read()))}; nothing was stored")
-            if failures:
-                raise failures[0]
             writer.commit()
-        except BaseException as exc:
+        except BaseException:
             dump.kill()
             dump.wait()
             if counter.is_alive():
                 conn.cancel()
                 counter.join()
             writer.abort()
-            if isinstance(exc, psycopg.Error):
-                raise DumpError(f"counting rows in {connection.describe()} failed: "
-                                f"{connection.scrub(str(exc))}") from None
             raise
     return dataclasses.replace(
         base, status=DONE, finished_at=datetime.now(UTC), size=size, sha256=hasher.hexdigest(),

@@ -76,6 +76,21 @@ def test_wrong_password(pg, db, gpg_keys, tmp_path):
     assert "not-the-password" not in str(caught.value)
 
 
+def test_a_role_without_rights_gets_a_clear_error_and_a_failed_record(pg, db, gpg_keys,
+                                                                      tmp_path):
+    pg.sql(db, "CREATE ROLE reader LOGIN PASSWORD 'reader-pw'; "
+               "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC")
+    reader = Connection(**{**db.__dict__, "user": "reader", "password": "reader-pw"})
+    store = LocalStore(tmp_path)
+    try:
+        with pytest.raises(SourceError, match="permission denied .* check the role's rights"):
+            backup(reader, store, gpg_keys)
+    finally:
+        pg.sql(db, "DROP OWNED BY reader; DROP ROLE reader")
+    assert objects(store) == [] and done_manifests(store) == []
+    assert [json.loads(store.get(k))["status"] for k in store.keys()] == [FAILED]
+
+
 def test_a_table_that_does_not_exist(db, gpg_keys, tmp_path):
     store = LocalStore(tmp_path)
     with pytest.raises(SourceError, match="table 'no_such_table' does not exist"):
