@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import psycopg
 import zstandard
 from psycopg import sql
 
@@ -167,6 +168,24 @@ def restore(store: ObjectStore, manifest: Manifest, *, target: Connection,
             request: RestoreRequest, private_key: str, recipient_keys: Sequence[str] = (),
             staging: Path | None = None) -> Outcome:
     """Restore `manifest` into `target` and verify it against the manifest."""
+    with database_errors(target):
+        return _restore(store, manifest, target, request, private_key, recipient_keys,
+                        staging)
+
+
+@contextlib.contextmanager
+def database_errors(connection: Connection) -> Iterator[None]:
+    """A database refusal (rights, a dropped connection) as one scrubbed SourceError line."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise SourceError(f"{connection.describe()} refused: {connection.scrub(str(exc))}; "
+                          "check the role's rights and the server") from None
+
+
+def _restore(store: ObjectStore, manifest: Manifest, target: Connection,
+             request: RestoreRequest, private_key: str, recipient_keys: Sequence[str],
+             staging: Path | None) -> Outcome:
     missing = [t for t in request.tables if t not in _table_names(manifest)]
     if missing:
         raise NotFoundError(f"table {', '.join(missing)} is not in backup {manifest.id} "
@@ -203,7 +222,7 @@ def verify_backup(store: ObjectStore, manifest: Manifest, *, server: Connection,
     """Restore into a scratch database on `server`, verify, drop it, and record the report
     in the backup's manifest."""
     scratch = f"backstop_verify_{manifest.id.replace('-', '_').lower()}"
-    with server.connect(autocommit=True) as conn:
+    with database_errors(server), server.connect(autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
             sql.Identifier(scratch)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
@@ -212,7 +231,7 @@ def verify_backup(store: ObjectStore, manifest: Manifest, *, server: Connection,
                          request=RestoreRequest(), private_key=private_key,
                          staging=staging).report
     finally:
-        with server.connect(autocommit=True) as conn:
+        with database_errors(server), server.connect(autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(scratch)))
     record(store, manifest, report)

@@ -313,3 +313,13 @@ def test_restore_keeps_the_password_and_private_key_out_of_argv_and_logs(
     assert any("pg_restore" in a for a in argv)
     assert pg.password not in seen
     assert key_body not in seen and other_keys.private.splitlines()[3] not in seen
+
+
+def test_a_role_that_may_not_create_databases_gets_one_clear_line(pg, store, made, gpg_keys):
+    pg.sql(pg.connection("postgres"), "CREATE ROLE plain LOGIN PASSWORD 'plain-pw'")
+    plain = dataclasses.replace(pg.connection("postgres"), user="plain", password="plain-pw")
+    try:
+        with pytest.raises(SourceError, match="refused: permission denied to create database"):
+            restore.verify_backup(store, made, server=plain, private_key=gpg_keys.private)
+    finally:
+        pg.sql(pg.connection("postgres"), "DROP ROLE plain")
