@@ -55,13 +55,7 @@ class BackupWorkflow(Construct):
         # ---- failure path (built first: every task below catches into it)
         failed = sfn.Fail(self, "BackupFailed", error_path="$.failure.Error",
                           cause_path="$.failure.Cause")
-        release_after_failure = tasks.DynamoDeleteItem(
-            self, "ReleaseLockAfterFailure", table=self.locks,
-            key={"database": tasks.DynamoAttributeValue.from_string(database)},
-            condition_expression="holder = :me",
-            expression_attribute_values={":me": tasks.DynamoAttributeValue.from_string(
-                execution_id)},
-            result_path=sfn.JsonPath.DISCARD)
+        release_after_failure = self._release("ReleaseLockAfterFailure", database, execution_id)
         release_after_failure.add_catch(failed, errors=["States.ALL"],
                                         result_path=sfn.JsonPath.DISCARD)
         release_after_failure.next(failed)
@@ -139,13 +133,7 @@ class BackupWorkflow(Construct):
         summarize = sfn.Pass(self, "Summarize", parameters={
             "backup": sfn.JsonPath.object_at("$.backup.manifest"),
             "check": sfn.JsonPath.object_at("$.check.verdict")}).next(done)
-        release = tasks.DynamoDeleteItem(
-            self, "ReleaseLock", table=self.locks,
-            key={"database": tasks.DynamoAttributeValue.from_string(database)},
-            condition_expression="holder = :me",
-            expression_attribute_values={":me": tasks.DynamoAttributeValue.from_string(
-                execution_id)},
-            result_path=sfn.JsonPath.DISCARD)
+        release = self._release("ReleaseLock", database, execution_id)
         # The backup is done either way; an expired lock someone else took is theirs now.
         release.add_catch(summarize, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
         release.next(summarize)
@@ -183,6 +171,15 @@ class BackupWorkflow(Construct):
                                 include_execution_data=True))
         # Publishing to an encrypted topic needs the topic key too.
         topic_key.grant(self.state_machine, "kms:GenerateDataKey", "kms:Decrypt")
+
+    def _release(self, id_: str, database: str, holder: str) -> tasks.DynamoDeleteItem:
+        """Delete the database's lock, only if this execution still holds it."""
+        return tasks.DynamoDeleteItem(
+            self, id_, table=self.locks,
+            key={"database": tasks.DynamoAttributeValue.from_string(database)},
+            condition_expression="holder = :me",
+            expression_attribute_values={":me": tasks.DynamoAttributeValue.from_string(holder)},
+            result_path=sfn.JsonPath.DISCARD)
 
     def _metric(self, id_: str, metric_name: str, database: str) -> tasks.CallAwsService:
         return tasks.CallAwsService(

@@ -137,3 +137,13 @@ def test_scratch_instances_need_a_network_of_two_zones(recipient_key: str) -> No
                "availability_zones": ["eu-west-1a"], "security_group_ids": ["sg-01234567"]}
     with pytest.raises(ConfigurationError, match=r"^backstop:network.subnet_ids: scratch RDS"):
         load_config(raw_config(recipient_key, network=network))
+
+
+def test_the_stack_and_the_library_agree_on_classes_and_scopes() -> None:
+    """Lifecycle rules are made per retention class: a class the library writes but the
+    stack does not know would be kept forever."""
+    from backstop import manifest
+    from infra import config
+
+    assert config.RETENTION_CLASSES == manifest.RETENTION_CLASSES
+    assert config.SCOPE_MODES == manifest.SCOPE_MODES
