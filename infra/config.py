@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backstop import health
+from backstop.errors import BackstopError
 from infra.config_values import (
     PREFIX,
     SECRET_ARN,
@@ -324,6 +326,11 @@ def _checks(key: str, value: Any) -> dict[str, str]:
         if not isinstance(query, str) or not query.strip():
             raise ConfigurationError(f"{key}.{name}", "is not an SQL query",
                                      "give one SELECT that returns a single value")
+        try:
+            health.validate(name, query)  # the same rule the library applies when it runs
+        except BackstopError as exc:
+            raise ConfigurationError(f"{key}.{name}", "is not a read-only query",
+                                     str(exc)) from None
     return dict(value)
 
 

@@ -55,7 +55,6 @@ class BackstopStack(cdk.Stack):
         backup_timeout = cdk.Duration.seconds(config.backup_function.timeout_seconds)
         execution_timeout = backup_timeout.plus(EXECUTION_MARGIN)
         databases = ",".join(db.name for db in config.databases)
-        location = storage.location()
 
         validate_fn = functions.function(
             "Validate", handler="handlers.validate.handler",
@@ -66,7 +65,7 @@ class BackstopStack(cdk.Stack):
             "Backup", handler="handlers.backup.handler",
             description="Backstop: dump, encrypt and upload one database",
             environment={
-                "BACKUP_LOCATION": location,
+                **storage.store_env(),
                 "DATABASE_SECRETS": json.dumps(config.database_secrets(), separators=(",", ":")),
                 "DATABASE_CHECKS": json.dumps(config.database_checks(), separators=(",", ":")),
                 "RECIPIENT_KEY_PARAMETERS": recipients.names()},
@@ -75,12 +74,12 @@ class BackstopStack(cdk.Stack):
         check_fn = functions.function(
             "Check", handler="handlers.check.handler",
             description="Backstop: check a finished backup and publish its metrics",
-            environment={"BACKUP_LOCATION": location,
+            environment={**storage.store_env(),
                          "COLLAPSED_FRACTION": repr(config.collapsed_fraction)})
         rpo_fn = functions.function(
             "RpoCheck", handler="handlers.rpo.handler",
             description="Backstop: publish the recovery point age of every database",
-            environment={"BACKUP_LOCATION": location, "DATABASES": databases,
+            environment={**storage.store_env(), "DATABASES": databases,
                          "RPO_HOURS": str(config.rpo_hours)})
 
         storage.grant_write_backups(backup_fn)
@@ -104,14 +103,16 @@ class BackstopStack(cdk.Stack):
         instance_wait = cdk.Duration.minutes(restore.instance_wait_minutes)
         restore_execution_timeout = instance_wait.plus(container_timeout).plus(RESTORE_MARGIN)
         workflow_hours = math.ceil(restore_execution_timeout.to_minutes() / 60)
-        restore_env = {"BACKUP_LOCATION": location,
+        restore_env = {**storage.store_env(),
+                       "DATABASE_CHECKS": json.dumps(config.database_checks(),
+                                                     separators=(",", ":")),
                        "PRIVATE_KEY_SECRET": restore.private_key_secret,
                        "RECIPIENT_KEY_PARAMETERS": recipients.names()}
         plan_fn = functions.function(
             "RestorePlan", handler="handlers.plan.handler",
             description="Backstop: check a restore request, choose and pre-check the backup",
             environment={
-                "BACKUP_LOCATION": location, "DATABASES": databases,
+                **storage.store_env(), "DATABASES": databases,
                 "PRIVATE_KEY_SECRET": restore.private_key_secret,
                 "RESTORE_TARGET_SECRETS": json.dumps(list(restore.target_secrets),
                                                      separators=(",", ":")),

@@ -17,7 +17,9 @@ from constructs import Construct
 from infra.config import RETENTION_CLASSES, BackstopConfig
 
 # Logical IDs of the stateful resources. Changing one replaces the resource: never do it.
-LOGICAL_IDS = {"bucket": "BackupBucket", "key": "BackupKey", "access_logs": "AccessLogBucket"}
+LOGICAL_IDS = {"bucket": "BackupBucket", "key": "BackupKey", "access_logs": "AccessLogBucket",
+               "signing_key": "ManifestSigningKey"}
+SIGNING_ENV = "BACKSTOP_SIGNING_KMS_KEY"  # read by backstop.signing
 
 
 class Storage(Construct):
@@ -31,6 +33,13 @@ class Storage(Construct):
             self, "Key", description="Backstop backup bucket encryption",
             enable_key_rotation=True, removal_policy=cdk.RemovalPolicy.RETAIN)
         _pin(self.key, LOGICAL_IDS["key"])
+        # Manifests are signed with an HMAC key that never leaves KMS (backstop.signing):
+        # whoever can write to the bucket still cannot forge one.
+        self.signing_key = kms.Key(
+            self, "SigningKey", description="Backstop manifest signatures (HMAC)",
+            key_spec=kms.KeySpec.HMAC_256, key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
+            removal_policy=cdk.RemovalPolicy.RETAIN)
+        _pin(self.signing_key, LOGICAL_IDS["signing_key"])
 
         self.access_logs = s3.Bucket(
             self, "AccessLogs", encryption=s3.BucketEncryption.S3_MANAGED,
@@ -77,13 +86,19 @@ class Storage(Construct):
     def objects_arn(self) -> str:
         return self.bucket.arn_for_objects(f"{self.prefix}/*")
 
+    def store_env(self) -> dict[str, str]:
+        """What a function needs to open the store: where it is and its signing key."""
+        return {"BACKUP_LOCATION": self.location(), SIGNING_ENV: self.signing_key.key_arn}
+
     def grant_write_backups(self, grantee: iam.IGrantable) -> None:
         """Write dumps and manifests (multipart uploads included) and read the catalog."""
         self._grant(grantee, ["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"],
                     ["kms:GenerateDataKey", "kms:Decrypt"])
+        self.signing_key.grant(grantee, "kms:GenerateMac", "kms:VerifyMac")
 
     def grant_read_backups(self, grantee: iam.IGrantable) -> None:
         self._grant(grantee, ["s3:GetObject"], ["kms:Decrypt"])
+        self.signing_key.grant(grantee, "kms:VerifyMac")
 
     def _grant(self, grantee: iam.IGrantable, object_actions: list[str],
                key_actions: list[str]) -> None:

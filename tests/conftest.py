@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import secrets
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +25,17 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 TEMPLATE = "quotepro_template"
+
+
+def _signing_key() -> str:
+    """Every store in the tests signs its manifests with one session key (signing.py)."""
+    path = Path(tempfile.mkdtemp(prefix="backstop-test-key-")) / "signing.key"
+    path.write_text(secrets.token_urlsafe(32))
+    path.chmod(0o600)
+    return str(path)
+
+
+os.environ.setdefault("BACKSTOP_SIGNING_KEY_FILE", _signing_key())
 _names = itertools.count()
 
 

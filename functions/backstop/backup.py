@@ -23,10 +23,12 @@ from typing import Any, BinaryIO, cast
 import psycopg
 import zstandard
 
+from backstop import catalog, processes
+from backstop import health as health_checks
 from backstop import tables as tbl
 from backstop.connection import Connection
 from backstop.crypto import CHUNK, Keyring
-from backstop.errors import BackstopError, ConfigError, DumpError, SourceError
+from backstop.errors import BackstopError, DumpError, SourceError
 from backstop.manifest import (
     DONE,
     FAILED,
@@ -70,6 +72,9 @@ def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectS
                     started_at=started, finished_at=started,
                     key=object_key(request.retention, request.database, started, backup_id),
                     fingerprint_limit_bytes=fingerprint_limit)
+    store.signing.check_ready()  # no backup that could not be recorded
+    if request.checks:
+        health_checks.prepare_role(connection)
     with Keyring() as keyring:
         recipients = keyring.import_keys(recipient_keys, what="recipient public key")
         encryption = {"type": "OpenPGP", "recipients": recipients, "compress_algo": "none"}
@@ -86,7 +91,7 @@ def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectS
                 _record_failure(store, base, encryption, exc)
                 raise
     manifest = dataclasses.replace(done, encryption=encryption)
-    store.put(manifest.manifest_key, manifest.to_json())
+    catalog.save(store, manifest)
     log.info("backup %s done: %s, %d bytes", manifest.id, manifest.key, manifest.size)
     return manifest
 
@@ -109,7 +114,7 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
     args = _dump_args(base.scope, list(selected), excluded, snapshot_id, connection)
     extensions = dict(conn.execute("SELECT extname, extversion FROM pg_extension "
                                    "WHERE extname <> 'plpgsql' ORDER BY 1").fetchall())
-    health = run_checks(conn, checks)
+    health = health_checks.run(conn, checks)
 
     measured: list[tbl.TableStats] = []
     failures: list[BaseException] = []
@@ -123,7 +128,7 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
     hasher, size = hashlib.sha256(), 0
     writer = store.writer(base.key)
     with connection.child_env() as env, tempfile.TemporaryFile() as stderr:
-        dump = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, env=env)
+        dump = processes.popen(args, stdout=subprocess.PIPE, stderr=stderr, env=env)
         _widen_pipe(dump.stdout)
         counter = threading.Thread(target=measure, name="backstop-measure")
         counter.start()
@@ -184,26 +189,6 @@ def _widen_pipe(pipe: Any) -> None:
             fcntl.fcntl(pipe.fileno(), size_flag, 1 << 20)
 
 
-def run_checks(conn: psycopg.Connection[Any], checks: Mapping[str, str]) -> dict[str, Any]:
-    """Run each health query; record its SQL and its single value as text."""
-    health: dict[str, Any] = {}
-    for name, query in checks.items():
-        try:
-            row = conn.execute(query.encode()).fetchone()
-        except psycopg.Error as exc:
-            raise ConfigError(f"health check {name!r} failed: {' '.join(str(exc).split())}; "
-                              "fix its SQL") from None
-        health[name] = {"query": query, "value": None if row is None else _text(row[0])}
-    return health
-
-
-def _text(value: Any) -> str | None:
-    """A server-independent text form: timestamps in UTC, whatever the session time zone."""
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC).isoformat()
-    return None if value is None else str(value)
-
-
 class CountingReader:
     """Counts the bytes read through it (the dump's plain size, for restore staging)."""
 
@@ -234,6 +219,6 @@ def _record_failure(store: ObjectStore, base: Manifest, encryption: dict[str, An
     failed = dataclasses.replace(base, status=FAILED, finished_at=datetime.now(UTC),
                                  error=str(exc), encryption=encryption)
     try:
-        store.put(failed.manifest_key, failed.to_json())
+        catalog.save(store, failed)
     except BackstopError:
         log.warning("could not record the failure of backup %s in the store", base.id)

@@ -1,21 +1,93 @@
-"""What backups exist: read from the manifests in a store, nothing else."""
+"""What backups exist: read from the manifests in a store, nothing else.
+
+The one way manifests are written (`save`) and read (`load`): `save` signs, `load` proves the
+signature (the store's `signing` policy), validates against the manifest's JSON Schema
+(manifest.schema.json, one sentence per problem) and only then builds a `Manifest`. A listing
+skips a manifest it cannot trust with a warning that names it, so one damaged or planted file
+neither hides the other backups nor is ever chosen as `latest`.
+"""
 
 from __future__ import annotations
 
-from backstop.errors import NotFoundError
+import functools
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from backstop.errors import IntegrityError, NotFoundError, StoreError, escape
 from backstop.manifest import DONE, MANIFEST_SUFFIX, RETENTION_CLASSES, Manifest, Scope
 from backstop.store import ObjectStore
 
+log = logging.getLogger(__name__)
+SCHEMA = Path(__file__).with_name("manifest.schema.json")
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # a manifest with 100,000 tables is about 15 MB
+MAX_PROBLEMS = 5
+
+
+def save(store: ObjectStore, manifest: Manifest) -> None:
+    """Sign and write a manifest (one atomic put)."""
+    data = store.signing.seal(manifest.to_dict())
+    store.put(manifest.manifest_key, json.dumps(data, indent=2).encode())
+
+
+def load(store: ObjectStore, key: str) -> Manifest:
+    """Read, authenticate and validate one manifest."""
+    raw = store.get(key)
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise IntegrityError(f"manifest {key} is {len(raw)} bytes, more than any manifest "
+                             "Backstop writes; it is not a Backstop manifest")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise IntegrityError(f"manifest {key} is not JSON (truncated or damaged); "
+                             "choose another backup") from None
+    if not isinstance(data, dict):
+        raise IntegrityError(f"manifest {key} is not a JSON object; choose another backup")
+    body = store.signing.open(data, key=key)
+    problems = schema_problems(body)
+    if problems:
+        more = len(problems) - MAX_PROBLEMS
+        listed = " ".join(problems[:MAX_PROBLEMS]) + (f" ({more} more.)" if more > 0 else "")
+        raise IntegrityError(f"manifest {key} is not a valid Backstop manifest: {listed}")
+    try:
+        return Manifest.from_dict(body)
+    except (ValueError, KeyError, TypeError) as exc:  # what a schema cannot say (a date)
+        raise IntegrityError(f"manifest {key} is not a valid Backstop manifest: "
+                             f"{type(exc).__name__}: {exc}") from None
+
+
+@functools.cache
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def schema_problems(data: dict[str, Any]) -> list[str]:
+    """One sentence per way `data` breaks the manifest schema."""
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.path)))
+    return [f"{'.'.join(map(str, e.path)) or 'the manifest'}: {escape(e.message[:200])}."
+            for e in errors]
+
 
 def list_manifests(store: ObjectStore, *, database: str | None = None) -> list[Manifest]:
-    """Every manifest in the store (DONE and FAILED), newest first; with `database`, only
-    its key prefixes are listed. An unreadable manifest raises: a backup log that silently
-    skips entries would hide damage."""
+    """Every trustworthy manifest in the store (DONE and FAILED), newest first; with
+    `database`, only its key prefixes are listed. Each one that cannot be read or trusted is
+    skipped with a warning naming it."""
     prefixes = [""] if database is None else [f"{r}/{database}/" for r in RETENTION_CLASSES]
-    manifests = [Manifest.from_json(store.get(key), key=key)
-                 for prefix in prefixes for key in store.keys(prefix)
-                 if key.endswith(MANIFEST_SUFFIX)]
+    manifests = []
+    for prefix in prefixes:
+        for key in store.keys(prefix):
+            if not key.endswith(MANIFEST_SUFFIX):
+                continue
+            try:
+                manifests.append(load(store, key))
+            except (IntegrityError, NotFoundError, StoreError) as exc:
+                log.warning("skipped: %s", exc)
     return sorted(manifests, key=lambda m: (m.started_at, m.id), reverse=True)
+
 
 def latest_done(store: ObjectStore, database: str, *, scope: Scope | None = None
                 ) -> Manifest | None:
@@ -24,10 +96,11 @@ def latest_done(store: ObjectStore, database: str, *, scope: Scope | None = None
             return manifest
     return None
 
+
 def find(store: ObjectStore, backup_id: str) -> Manifest:
     suffix = f"/{backup_id}{MANIFEST_SUFFIX}"
     for key in store.keys():
         if key.endswith(suffix):
-            return Manifest.from_json(store.get(key), key=key)
-    raise NotFoundError(f"no backup {backup_id} in {store.location}; "
+            return load(store, key)
+    raise NotFoundError(f"no backup {escape(backup_id)} in {store.location}; "
                         "run backstop list to see the backups there")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from backstop.catalog import list_manifests
+from backstop.catalog import list_manifests, load
 from backstop.errors import IntegrityError
 from backstop.manifest import DONE, Manifest
 from backstop.store import HashingReader, ObjectStore
@@ -37,7 +37,7 @@ class Assessment:
 def assess_backup(store: ObjectStore, manifest_key: str, *,
                   collapsed_fraction: float) -> Assessment:
     """Re-read the committed manifest, hash its object, find the previous good backup."""
-    manifest = Manifest.from_json(store.get(manifest_key), key=manifest_key)
+    manifest = load(store, manifest_key)
     if manifest.status != DONE:
         raise IntegrityError(f"backup {manifest.id} is {manifest.status}, not DONE; "
                              "see its manifest's error")

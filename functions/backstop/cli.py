@@ -9,19 +9,29 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from backstop import catalog, restore
+from backstop import catalog, crypto, health, leftovers, processes, restore
 from backstop.backup import FINGERPRINT_LIMIT, BackupRequest, run_backup
 from backstop.connection import Connection
-from backstop.errors import BackstopError, ConfigError, VerificationError
+from backstop.errors import (
+    BackstopError,
+    ConfigError,
+    NotFoundError,
+    VerificationError,
+    escape,
+    scrub,
+)
 from backstop.manifest import RETENTION_CLASSES, SCOPE_MODES, Manifest, Scope
+from backstop.output import Meter, human_size, print_table, show_report
 from backstop.restore import RESTORE_MODES
-from backstop.store import ObjectStore, open_store
+from backstop.signing import Policy
+from backstop.store import LocalStore, ObjectStore, open_store
+
+MAX_REASON = 200
 
 RETENTION_POLICY = {"daily": "7 days", "weekly": "30 days", "monthly": "12 months",
                     "pre-migration": "permanent", "pre-restore": "permanent",
@@ -29,29 +39,69 @@ RETENTION_POLICY = {"daily": "7 days", "weekly": "30 days", "monthly": "12 month
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="backstop: %(message)s")
+    """Run one command. Whatever happens, stderr gets one scrubbed line and children die."""
+    _log_to_stderr()
+    restore_signals = processes.handle_signals()
     try:
+        args = parser().parse_args(argv)
         result: int = args.run(args)
         return result
     except BackstopError as exc:
-        print(f"backstop: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(str(exc), exc.exit_code)
+    except processes.Terminated:
+        return _fail("stopped by SIGTERM; nothing was recorded as done", 143)
     except KeyboardInterrupt:
-        print("backstop: interrupted; nothing was recorded as done", file=sys.stderr)
-        return 130
+        return _fail("interrupted; nothing was recorded as done", 130)
+    except Exception as exc:  # a bug, or an input nobody foresaw: still one line, no secret
+        return _fail(f"unexpected {type(exc).__name__}: {exc}; nothing was recorded as done "
+                     "(please report this)", 1)
+    finally:
+        processes.stop_all()
+        restore_signals()
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"backstop: error: {scrub(message)}", file=sys.stderr)
+    return code
+
+
+class _Warnings(logging.Handler):
+    """Backstop's own warnings, one scrubbed line each; libraries' chatter (a rollback
+    warning, python-gnupg, Python warnings) stays out of the one-line contract."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("backstop") and record.levelno >= logging.WARNING:
+            try:
+                text = record.getMessage()
+            except Exception:
+                text = str(record.msg)
+            print(f"backstop: warning: {scrub(text)}", file=sys.stderr)
+
+
+def _log_to_stderr() -> None:
+    root = logging.getLogger()
+    if not any(isinstance(h, _Warnings) for h in root.handlers):
+        root.addHandler(_Warnings())
+        logging.captureWarnings(True)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"backstop: error: {scrub(message)}; see {self.prog} --help\n")
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
-        prog="backstop", description="PostgreSQL backups that prove they restore.")
+    top = Parser(prog="backstop", description="PostgreSQL backups that prove they restore.")
     commands = top.add_subparsers(required=True, metavar="command")
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--store", default=os.environ.get("BACKSTOP_STORE", "backups"),
                         help="local directory or s3://bucket/prefix (env BACKSTOP_STORE; "
                              "default ./backups)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument("--trust-unsigned", action="store_true",
+                        help="accept manifests without a signature (a store written before "
+                             "signing, or without a key); altered signed ones stay refused")
 
     backup = commands.add_parser("backup", parents=[common], help="take a backup")
     source_options(backup)
@@ -62,7 +112,8 @@ def parser() -> argparse.ArgumentParser:
                         help="only these tables (repeat, or comma-separated)")
     backup.add_argument("--exclude-table", action="append", default=[], metavar="NAME")
     backup.add_argument("--retention", choices=RETENTION_CLASSES, default="manual")
-    backup.add_argument("--reason", default="manual backup")
+    backup.add_argument("--reason", default="manual backup", type=reason,
+                        help=f"why (at most {MAX_REASON} characters)")
     backup.add_argument("--recipient-key", action="append", metavar="FILE",
                         help="armored OpenPGP public key file (repeat for several "
                              "recipients; env BACKSTOP_RECIPIENT_KEYS, ':'-separated)")
@@ -84,13 +135,20 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("backup_id")
     show.set_defaults(run=cmd_show)
 
-    chooser = argparse.ArgumentParser(add_help=False, parents=[common])
+    chooser = Parser(add_help=False, parents=[common])
     chooser.add_argument("backup", help="a backup id, or 'latest' (with --database)")
     chooser.add_argument("--database", help="which database's backups 'latest' means")
     chooser.add_argument("--before", type=timestamp, metavar="TIME",
                          help="the newest backup taken before this ISO time")
     chooser.add_argument("--private-key", metavar="FILE",
                          help="armored OpenPGP private key (env BACKSTOP_PRIVATE_KEY)")
+    chooser.add_argument("--passphrase-file", metavar="FILE",
+                         help="the private key's passphrase, if it has one (env "
+                              f"{crypto.PASSPHRASE_ENV} holds it otherwise; never an "
+                              "argument)")
+    chooser.add_argument("--check", action="append", default=[], metavar="NAME=SQL",
+                         help="health query to compare with the value the backup recorded "
+                              "(repeat; only these run, never a manifest's)")
 
     restoring = commands.add_parser("restore", parents=[chooser],
                                   help="restore a backup into a database, then verify it")
@@ -161,14 +219,42 @@ def read_keys(files: Sequence[str] | None, env: str, what: str) -> list[str]:
             keys.append(Path(path).read_text())
         except OSError as exc:
             raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+        except ValueError:
+            raise ConfigError(f"{what} {path} is not text; give an armored key "
+                              "(gpg --armor --export...)") from None
     return keys
 
 
-def named(check: str) -> tuple[str, str]:
-    name, _, query = check.partition("=")
-    if not name.strip() or not query.strip():
-        raise ConfigError(f"--check {check!r} must look like NAME=SQL")
-    return name.strip(), query
+def checks(values: Sequence[str]) -> dict[str, str]:
+    """`--check NAME=SQL` options, each validated as one read-only query (health.py)."""
+    parsed: dict[str, str] = {}
+    for value in values:
+        name, _, query = value.partition("=")
+        if not name.strip() or not query.strip():
+            raise ConfigError(f"--check {value!r} must look like NAME=SQL")
+        parsed[name.strip()] = query
+    return health.validate_all(parsed)
+
+
+def reason(text: str) -> str:
+    if len(text) > MAX_REASON:
+        raise argparse.ArgumentTypeError(f"--reason is {len(text)} characters; keep it to "
+                                         f"{MAX_REASON}")
+    return text
+
+
+def store_of(args: argparse.Namespace, *, reading: bool = True,
+             sweep: bool = False) -> ObjectStore:
+    """The store, with its signing policy; a local one that does not exist is an error for
+    a command that reads it (not an empty backup log), and the start-up sweep runs first for
+    a command that may have been killed before."""
+    store = open_store(args.store, signing=Policy.from_env(trust_unsigned=args.trust_unsigned))
+    if reading and isinstance(store, LocalStore) and not store.root.is_dir():
+        raise NotFoundError(f"store directory {store.root} does not exist; check --store "
+                            "(or BACKSTOP_STORE)")
+    if sweep:
+        leftovers.sweep_local(store)
+    return store
 
 
 def split(values: Sequence[str]) -> tuple[str, ...]:
@@ -181,10 +267,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
         database=args.database or connection.dbname, retention=args.retention,
         reason=args.reason,
         scope=Scope(args.scope, split(args.table), split(args.exclude_table)),
-        checks=dict(named(check) for check in args.check))
+        checks=checks(args.check))
     keys = read_keys(args.recipient_key, "BACKSTOP_RECIPIENT_KEYS", "recipient key")
     meter = Meter(enabled=not (args.quiet or args.json) and sys.stderr.isatty())
-    manifest = run_backup(request, connection=connection, store=open_store(args.store),
+    store = store_of(args, reading=False, sweep=True)
+    manifest = run_backup(request, connection=connection, store=store,
                           recipient_keys=keys, progress=meter,
                           fingerprint_limit=args.fingerprint_limit_mb * 2**20)
     meter.finish()
@@ -197,11 +284,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    store = open_store(args.store)
+    store = store_of(args, sweep=True)
     manifest = restore.choose(store, args.backup, database=args.database, before=args.before)
     target = database_from(args.target_url, "BACKSTOP_TARGET_URL", "--target-url")
     request = restore.RestoreRequest(mode=args.mode, tables=split(args.table),
-                                     confirm=args.confirm)
+                                     confirm=args.confirm, checks=checks(args.check))
     recipients = (read_keys(args.recipient_key, "BACKSTOP_RECIPIENT_KEYS", "recipient key")
                   if args.confirm else [])
     outcome = restore.restore(store, manifest, target=target, request=request,
@@ -217,47 +304,29 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    store = open_store(args.store)
+    store = store_of(args, sweep=True)
     manifest = restore.choose(store, args.backup, database=args.database, before=args.before)
     scratch = args.scratch_url or os.environ.get("BACKSTOP_SCRATCH_URL")
     server = (database_from(args.scratch_url, "BACKSTOP_SCRATCH_URL", "--scratch-url")
               if scratch else source(args))
     report = restore.verify_backup(store, manifest, server=server,
-                                   private_key=private_key(args))
+                                   private_key=private_key(args), checks=checks(args.check))
     show_report({"backup": manifest.id, "report": report.to_dict()}, args.json)
     return 0 if report.ok else VerificationError.exit_code
 
 
 def private_key(args: argparse.Namespace) -> str:
+    """The private key's text; its passphrase file, if given, is read by crypto when it
+    decrypts (the path travels in this process's environment, never to a child)."""
+    if args.passphrase_file:
+        os.environ[crypto.PASSPHRASE_FILE_ENV] = args.passphrase_file
     (key,) = read_keys([args.private_key] if args.private_key else None,
                        "BACKSTOP_PRIVATE_KEY", "private key")
     return key
 
 
-def show_report(result: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(result, indent=2))
-        return
-    report = result["report"]
-    verdict = "VERIFIED" if report["ok"] else "VERIFICATION FAILED"
-    print(f"backup {result['backup']} -> {report['target']} ({report['mode']}): {verdict}")
-    print_table(["  Table", "Rows in manifest", "Rows restored", "Result"],
-                [[f"  {t['table']}", t["expected_rows"], t["restored_rows"], t["result"]]
-                 for t in report["tables"]])
-    print(f"  tables matched   {report['tables_matched']} of {report['tables_checked']}")
-    for line in report["problems"]:
-        print(f"  PROBLEM          {line}")
-    print(f"  restore time     {report['restore_seconds']:.1f} s "
-          f"({report['throughput_mb_s']:.1f} MB/s), checks {report['verify_seconds']:.1f} s")
-    if result.get("pre_restore_backup"):
-        print(f"  pre-restore      backup {result['pre_restore_backup']} of the old state")
-    if "data_loss_window_seconds" in result:
-        hours = result["data_loss_window_seconds"] / 3600
-        print(f"  data-loss window {hours:.1f} h between the backup's snapshot and the incident")
-
-
 def cmd_list(args: argparse.Namespace) -> int:
-    store = open_store(args.store)
+    store = store_of(args)
     manifests = catalog.list_manifests(store, database=args.database)
     if args.json:
         print(json.dumps([log_entry(m, store) for m in manifests], indent=2))
@@ -282,54 +351,20 @@ def log_entry(m: Manifest, store: ObjectStore) -> dict[str, Any]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    manifest = catalog.find(open_store(args.store), args.backup_id)
+    manifest = catalog.find(store_of(args), args.backup_id)
     if args.json:
         print(json.dumps(manifest.to_dict(), indent=2))
         return 0
     data = manifest.to_dict()
     tables = data.pop("tables")
     for key, value in data.items():
-        print(f"{key:24} {json.dumps(value) if isinstance(value, dict | list) else value}")
+        shown = json.dumps(value) if isinstance(value, dict | list) else escape(str(value))
+        print(f"{key:24} {shown}")
     print()
     print_table(["Table", "Rows", "Fingerprint", "Size"],
                 [[f"{t['schema']}.{t['name']}", t["rows"], t["fingerprint"] or "(skipped: size)",
                   human_size(t["bytes"])] for t in tables])
     return 0
-
-
-def print_table(header: list[str], rows: list[list[Any]]) -> None:
-    cells = [header, *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-class Meter:
-    """Bytes and MB/s on a terminal, at most twice a second."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
-        self.start = self.last = time.monotonic()
-
-    def __call__(self, done: int) -> None:
-        now = time.monotonic()
-        if self.enabled and now - self.last >= 0.5:
-            self.last = now
-            rate = done / (now - self.start) / 1e6
-            print(f"\r  {human_size(done)} written, {rate:.1f} MB/s   ", end="", file=sys.stderr)
-
-    def finish(self) -> None:
-        if self.enabled:
-            print(file=sys.stderr)
 
 
 if __name__ == "__main__":

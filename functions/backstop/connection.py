@@ -2,6 +2,9 @@
 
 The password stays inside this object (hidden from repr) and leaves it only through
 `connect()` (a psycopg keyword) or `child_env()` (a private passfile for pg_dump/pg_restore).
+Every other libpq parameter in a URL (`connect_timeout`, `sslrootcert`, `keepalives_idle`,
+`options`, ...) is kept and passed on; what the URL leaves out gets Backstop's bounded
+defaults (`timeouts.py`), so no network wait is unbounded.
 """
 
 from __future__ import annotations
@@ -10,15 +13,22 @@ import contextlib
 import dataclasses
 import json
 import os
-import tempfile
+import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from backstop.errors import ConfigError, SourceError, scrub
+from backstop import processes, timeouts
+from backstop.errors import ConfigError, SourceError, remember_secret, scrub
+
+# Parameters with a field of their own; every other libpq parameter travels in `params`.
+_FIELDS = ("host", "port", "dbname", "user", "sslmode", "password")
+_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")
+SUPABASE_POOLER = ".pooler.supabase.com"
+SUPABASE_TRANSACTION_PORT = 6543
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,25 +39,40 @@ class Connection:
     port: int = 5432
     sslmode: str = "prefer"
     password: str | None = dataclasses.field(default=None, repr=False)
+    params: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        remember_secret(self.password)
+        if (self.host.lower().endswith(SUPABASE_POOLER)
+                and self.port == SUPABASE_TRANSACTION_PORT):
+            raise ConfigError(
+                f"{self.host}:{self.port} is Supabase's transaction pooler, which cannot hold "
+                "the snapshot a backup reads in; use the session pooler (the same host, port "
+                "5432) or the direct connection")
 
     @classmethod
     def from_url(cls, url: str) -> Connection:
         """Parse `postgresql://user:password@host:port/dbname?sslmode=...&host=/socket/dir`."""
+        for secret in _url_secrets(url):
+            remember_secret(secret)
         if not url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("database URL must start with postgresql:// (got another scheme)")
         try:
-            params = conninfo_to_dict(url)
-        except psycopg.ProgrammingError as exc:
+            params = {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
+            port = int(params.get("port") or 5432)
+        except (psycopg.ProgrammingError, ValueError) as exc:
             raise ConfigError(
-                f"database URL is malformed: {scrub(str(exc), [_url_password(url)])}"
+                f"database URL is malformed: {scrub(exc, _url_secrets(url))}; write it as "
+                "postgresql://user@host:5432/dbname?sslmode=require"
             ) from None
         return cls(
-            host=str(params.get("host") or "localhost"),
-            port=int(params.get("port") or 5432),
-            dbname=str(params.get("dbname") or params.get("user") or "postgres"),
-            user=str(params.get("user") or "postgres"),
-            sslmode=str(params.get("sslmode") or "prefer"),
-            password=str(params["password"]) if params.get("password") else None,
+            host=params.get("host") or "localhost",
+            port=port,
+            dbname=params.get("dbname") or params.get("user") or "postgres",
+            user=params.get("user") or "postgres",
+            sslmode=params.get("sslmode") or "prefer",
+            password=params.get("password") or None,
+            params={k: v for k, v in params.items() if k not in _FIELDS},
         )
 
     @classmethod
@@ -86,18 +111,24 @@ class Connection:
         return dataclasses.replace(self, dbname=dbname)
 
     def conninfo(self) -> str:
-        """A libpq connection string without the password (safe for argv)."""
-        return make_conninfo(
-            host=self.host, port=self.port, dbname=self.dbname, user=self.user,
-            sslmode=self.sslmode, application_name="backstop",
-        )
+        """A libpq connection string without the password (safe for argv): the URL's own
+        parameters, and bounded connect and keepalive defaults where it gives none."""
+        params: dict[str, str] = {
+            "application_name": "backstop", **timeouts.libpq_defaults(), **self.params,
+            "host": self.host, "port": str(self.port), "dbname": self.dbname,
+            "user": self.user, "sslmode": self.sslmode}
+        return make_conninfo("", **params)
 
     def describe(self) -> str:
         return f"{self.dbname} on {self.host}:{self.port}"
 
     def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
+        """Backstop's own session: its statements are bounded by the statement timeout."""
+        options = " ".join(filter(None, [self.params.get("options"),
+                                         timeouts.statement_options()]))
         try:
-            return psycopg.connect(self.conninfo(), password=self.password, **kwargs)
+            return psycopg.connect(self.conninfo(), password=self.password, options=options,
+                                   **kwargs)
         except psycopg.Error as exc:
             raise SourceError(
                 f"cannot connect to database {self.describe()}: {self.scrub(str(exc))}; "
@@ -109,9 +140,11 @@ class Connection:
 
     @contextlib.contextmanager
     def child_env(self) -> Iterator[dict[str, str]]:
-        """Environment for a libpq program: the password in a private passfile, never argv."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        with tempfile.TemporaryDirectory(prefix="backstop-pass-") as tmp:
+        """Environment for a libpq program: only what it needs (no inherited PG* or
+        BACKSTOP_* variables), the password in a private passfile, never argv. The
+        passfile lives in memory where the platform allows (`processes.private_dir`)."""
+        env = processes.child_env()
+        with processes.private_dir("pass") as tmp:
             if self.password is not None:
                 passfile = os.path.join(tmp, "pgpass")
                 escaped = self.password.replace("\\", "\\\\").replace(":", "\\:")
@@ -122,6 +155,11 @@ class Connection:
             yield env
 
 
-def _url_password(url: str) -> str | None:
-    password = urlsplit(url).password
-    return unquote(password) if password else None
+def _url_secrets(url: str) -> list[str]:
+    """The password of a URL, raw and decoded, found without a URL parser that could fail
+    on the rest of it (`[::1:5432` makes urlsplit raise)."""
+    match = _USERINFO.match(url)
+    if not match or ":" not in match.group(1):
+        return []
+    raw = match.group(1).split(":", 1)[1]
+    return [secret for secret in {raw, unquote(raw)} if secret]

@@ -8,6 +8,7 @@ scratch database, prove every table equals the manifest, drop it, record the ver
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -44,23 +45,33 @@ def cycle(server: LocalServer) -> int:
     step(f"Loading the QuotePro sample (scale {SCALE})")
     sample.load(source, SCALE)
     public, private = demo_keys()
+    os.environ["BACKSTOP_SIGNING_KEY_FILE"] = str(signing_key())
     os.environ["BACKSTOP_DATABASE_URL"] = (
         f"postgresql://{source.user}:{source.password}@/{source.dbname}"
         f"?host={source.host}&port={source.port}&sslmode=disable")
 
     step("backstop backup --database quotepro --reason demo")
+    checks = [f"--check={name}={query}" for name, query in sample.QUOTEPRO_CHECKS.items()]
     code = cli.main(["backup", "--store", STORE, "--database", "quotepro",
-                     "--recipient-key", str(public), "--reason", "demo",
-                     *[f"--check={name}={query}" for name, query in
-                       sample.QUOTEPRO_CHECKS.items()]])
+                     "--recipient-key", str(public), "--reason", "demo", *checks])
     if code:
         return code
     step("backstop verify latest --database quotepro")
     code = cli.main(["verify", "latest", "--database", "quotepro", "--store", STORE,
-                     "--private-key", str(private)])
+                     "--private-key", str(private), *checks])
     step("backstop list")
     cli.main(["list", "--store", STORE, "--database", "quotepro"])
     return code
+
+
+def signing_key() -> Path:
+    """The demo's manifest signing key (a random secret, private to its owner)."""
+    path = WORK / "signing.key"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(32))
+    step(f"Manifest signing key: {path} (BACKSTOP_SIGNING_KEY_FILE)")
+    return path
 
 
 def demo_keys() -> tuple[Path, Path]:

@@ -3,7 +3,11 @@ exit codes. Every message is one line, names what failed and what to do, and hol
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+
+_SECRETS: set[str] = set()
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class BackstopError(Exception):
@@ -60,9 +64,25 @@ class VerificationError(BackstopError):
     exit_code = 9
 
 
-def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """Return `text` with every secret replaced, and folded onto one line."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return " ".join(text.split())
+def remember_secret(secret: str | None) -> None:
+    """Add a secret (a password, a passphrase, a signing key) that no message may show."""
+    if secret and len(secret) >= 4:
+        _SECRETS.add(secret)
+
+
+def scrub(text: object, secrets: Iterable[str | None] = ()) -> str:
+    """Return `text` with every given and remembered secret replaced, folded onto one line,
+    with control characters escaped. It never raises: it is what error paths rely on."""
+    try:
+        result = text if isinstance(text, str) else str(text)
+        for secret in sorted({*(s for s in secrets if s), *_SECRETS}, key=len, reverse=True):
+            result = result.replace(secret, "***")
+        return escape(" ".join(result.split()))
+    except Exception:  # a str() that raises, a secret that is not text: say nothing of it
+        return "(the message could not be shown safely)"
+
+
+def escape(text: str) -> str:
+    """Control characters (newlines, terminal escape sequences) as visible escapes, so a
+    value can neither split a log line nor reach the terminal as a command."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,7 +24,7 @@ import psycopg
 import zstandard
 from psycopg import sql
 
-from backstop import catalog, verify
+from backstop import catalog, health, leftovers, processes, verify
 from backstop.backup import BackupRequest, run_backup
 from backstop.connection import Connection
 from backstop.crypto import Keyring
@@ -35,6 +35,7 @@ from backstop.errors import (
     IntegrityError,
     NotFoundError,
     SourceError,
+    StoreError,
 )
 from backstop.manifest import DONE, Manifest
 from backstop.store import HashingReader, ObjectStore
@@ -53,6 +54,8 @@ class RestoreRequest:
     tables: tuple[str, ...] = ()
     confirm: str | None = None
     jobs: int = min(4, os.cpu_count() or 1)
+    # the operator's health checks (health.py), compared with what the backup recorded
+    checks: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.mode not in RESTORE_MODES:
@@ -106,10 +109,14 @@ def fetch(store: ObjectStore, manifest: Manifest, private_key: str,
     directory = Path(staging or tempfile.gettempdir())
     plain_size = int(manifest.dump.get("plain_size", 0))
     fits = shutil.disk_usage(directory).free > plain_size * STAGING_HEADROOM
-    with tempfile.TemporaryDirectory(dir=directory, prefix="backstop-restore-") as tmp:
+    with processes.private_dir("restore", directory) as tmp:
         path = Path(tmp) / f"{manifest.id}.dump"
-        with open(path if fits else os.devnull, "wb") as out:
-            _decrypt(store, manifest, private_key, out)
+        try:
+            with processes.private_file(path) if fits else open(os.devnull, "wb") as out:
+                _decrypt(store, manifest, private_key, out)
+        except OSError as exc:  # a full disk while staging
+            raise StoreError(f"cannot stage backup {manifest.id} in {directory}: "
+                             f"{exc.strerror}; free space there or restore elsewhere") from None
         yield Fetched(path if fits else None, manifest)
 
 
@@ -139,7 +146,7 @@ def _decrypt(store: ObjectStore, manifest: Manifest, private_key: str, out: Bina
     hashing = HashingReader(store.reader(manifest.key))
     failure: BaseException | None = None
     with Keyring() as keyring, hashing:
-        keyring.import_keys([private_key], what="private key")
+        keyring.import_private(private_key)
         plain = zstandard.ZstdDecompressor().stream_writer(out, closefd=False)
         try:
             keyring.decrypt(hashing, plain.write)
@@ -204,9 +211,11 @@ def _restore(store: ObjectStore, manifest: Manifest, target: Connection,
             _empty_tables(target, manifest)
         _pg_restore(store, fetched, target, request, clean=occupied, private_key=private_key)
         restored = time.monotonic()
+        if request.checks:
+            health.prepare_role(target)
         with target.connect(autocommit=True) as conn:
             results, problems = verify.check(conn, manifest, mode=request.mode,
-                                             tables=request.tables)
+                                             tables=request.tables, checks=request.checks)
     ok = not problems and all(t["result"].startswith("equal") for t in results)
     report = verify.Report(
         backup_id=manifest.id, database=manifest.database, target=target.dbname,
@@ -218,18 +227,20 @@ def _restore(store: ObjectStore, manifest: Manifest, target: Connection,
 
 
 def verify_backup(store: ObjectStore, manifest: Manifest, *, server: Connection,
-                  private_key: str, staging: Path | None = None) -> verify.Report:
+                  private_key: str, staging: Path | None = None,
+                  checks: Mapping[str, str] | None = None) -> verify.Report:
     """Restore into a scratch database on `server`, verify, drop it, and record the report
     in the backup's manifest."""
     scratch = f"backstop_verify_{manifest.id.replace('-', '_').lower()}"
     with database_errors(server), server.connect(autocommit=True) as conn:
+        leftovers.sweep_scratch(conn)
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
             sql.Identifier(scratch)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+        leftovers.create_scratch(conn, scratch)
     try:
         report = restore(store, manifest, target=server.with_dbname(scratch),
-                         request=RestoreRequest(), private_key=private_key,
-                         staging=staging).report
+                         request=RestoreRequest(checks=dict(checks or {})),
+                         private_key=private_key, staging=staging).report
     finally:
         with database_errors(server), server.connect(autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
@@ -243,7 +254,7 @@ def record(store: ObjectStore, manifest: Manifest, report: verify.Report) -> Man
     current = catalog.find(store, manifest.id)
     updated = dataclasses.replace(current, verification={
         **report.to_dict(), "how": "restore into a scratch database, counts + fingerprints"})
-    store.put(updated.manifest_key, updated.to_json())
+    catalog.save(store, updated)
     return updated
 
 
@@ -310,8 +321,8 @@ def _pg_restore(store: ObjectStore, fetched: Fetched, target: Connection,
             # (superuser or RDS's rds_superuser); verification then checks every FK.
             env["PGOPTIONS"] = "-c session_replication_role=replica"
         if fetched.path is not None:
-            code = subprocess.run([*args, f"--jobs={request.jobs}", str(fetched.path)],
-                                  env=env, stderr=stderr, check=False).returncode
+            code = processes.run([*args, f"--jobs={request.jobs}", str(fetched.path)],
+                                 env=env, stderr=stderr)
         else:
             code = _stream_restore(store, fetched.manifest, private_key, args, env, stderr)
         if code != 0:
@@ -324,11 +335,14 @@ def _stream_restore(store: ObjectStore, manifest: Manifest, private_key: str,
                     args: list[str], env: dict[str, str], stderr: Any) -> int:
     """Single-stream restore for dumps larger than local disk: object -> gpg -> zstd ->
     pg_restore's stdin. The object was already checked end to end by `fetch`."""
-    process = subprocess.Popen(args, stdin=subprocess.PIPE, env=env, stderr=stderr)
+    process = processes.popen(args, stdin=subprocess.PIPE, env=env, stderr=stderr)
     assert process.stdin is not None
     try:
         with process.stdin as pipe:
             _decrypt(store, manifest, private_key, pipe)  # type: ignore[arg-type]
     except BrokenPipeError:
         pass  # pg_restore stopped early; its exit code and stderr say why
+    except BaseException:
+        processes.stop(process)
+        raise
     return process.wait()

@@ -8,19 +8,26 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import os
+import stat
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from backstop import timeouts
 from backstop.errors import NotFoundError, StoreError
+from backstop.signing import Policy
 
 PART_SIZE = 16 * 1024 * 1024  # 16 MiB parts: 10,000 parts cover 160 GB
 PARALLEL_PARTS = 2
 READ_CHUNK = 1024 * 1024
+PARTIAL = ".partial"
 
 
 class ObjectWriter(Protocol):
@@ -31,6 +38,7 @@ class ObjectWriter(Protocol):
 
 class ObjectStore(Protocol):
     location: str
+    signing: Policy  # how its manifests are signed and checked (catalog.save / load)
 
     def writer(self, key: str) -> ObjectWriter: ...
     def put(self, key: str, data: bytes) -> None: ...
@@ -39,29 +47,78 @@ class ObjectStore(Protocol):
     def keys(self, prefix: str = "") -> Iterator[str]: ...
 
 
-def open_store(location: str, *, s3_client: Any = None) -> ObjectStore:
-    """`s3://bucket/prefix` opens S3; anything else is a local directory."""
+def open_store(location: str, *, signing: Policy | None = None,
+               s3_client: Any = None) -> ObjectStore:
+    """`s3://bucket/prefix` opens S3; anything else is a local directory. Without a
+    `signing` policy, the signing key comes from the environment (signing.py)."""
     if location.startswith("s3://"):
         bucket, _, prefix = location[len("s3://"):].partition("/")
         if not bucket:
             raise StoreError(f"store {location!r} names no bucket; use s3://bucket/prefix")
-        return S3Store(bucket, prefix.strip("/"), client=s3_client)
-    return LocalStore(Path(location))
+        return S3Store(bucket, prefix.strip("/"), signing=signing, client=s3_client)
+    return LocalStore(Path(location), signing=signing)
 
 
 class LocalStore:
-    def __init__(self, root: Path) -> None:
+    """A directory. Nothing inside it is trusted: every file and directory is opened without
+    following links, new files are created exclusively (a planted `.partial` cannot redirect
+    a write), and a store path that other users may write to is refused."""
+
+    def __init__(self, root: Path, *, signing: Policy | None = None) -> None:
         self.root = root
         self.location = str(root)
+        self.signing = signing or Policy.from_env()
 
-    def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root.resolve()):
+    def _root_fd(self, *, create: bool) -> int:
+        if create:
+            try:
+                self.root.mkdir(mode=0o750, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot write to {self.root}: {exc.strerror}; check the "
+                                 "directory's permissions and free space") from None
+        try:
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            raise NotFoundError(f"store directory {self.root} does not exist; check --store "
+                                "(or BACKSTOP_STORE)") from None
+        except OSError as exc:
+            raise StoreError(f"cannot open store directory {self.root}: {exc.strerror}"
+                             ) from None
+        for path in [self.root.resolve(), *self.root.resolve().parents]:
+            _refuse_shared(path, os.stat(path))
+        return fd
+
+    def _dir_fd(self, key: str, *, create: bool) -> tuple[int, str]:
+        """An open descriptor of the key's directory, reached without following a link,
+        and the key's file name."""
+        parts = key.split("/")
+        if any(part in ("", ".", "..") or "\0" in part for part in parts):
             raise StoreError(f"key {key!r} escapes the store directory")
-        return path
+        fd = self._root_fd(create=create)
+        try:
+            for part in parts[:-1]:
+                if create:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o750, dir_fd=fd)
+                try:
+                    inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW,
+                                    dir_fd=fd)
+                except FileNotFoundError:
+                    raise NotFoundError(f"no object {key} in {self.location}") from None
+                except OSError:
+                    raise StoreError(f"{part} in {key} is a link or not a directory; the "
+                                     f"store {self.location} holds something Backstop did not "
+                                     "write: inspect it") from None
+                os.close(fd)
+                fd = inner
+                _refuse_shared(Path(self.location, key).parent, os.fstat(fd))
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, parts[-1]
 
     def writer(self, key: str) -> ObjectWriter:
-        return _LocalWriter(self._path(key))
+        return _LocalWriter(self, key)
 
     def put(self, key: str, data: bytes) -> None:
         writer = self.writer(key)
@@ -77,64 +134,128 @@ class LocalStore:
             return handle.read()
 
     def reader(self, key: str) -> BinaryIO:
+        fd, name = self._dir_fd(key, create=False)
         try:
-            return open(self._path(key), "rb")
+            handle = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
         except FileNotFoundError:
             raise NotFoundError(f"no object {key} in {self.location}") from None
         except OSError as exc:
-            raise StoreError(f"cannot read {key} in {self.location}: {exc.strerror}") from None
+            reason = "it is a link" if exc.errno == errno.ELOOP else exc.strerror
+            raise StoreError(f"cannot read {key} in {self.location}: {reason}") from None
+        finally:
+            os.close(fd)
+        return os.fdopen(handle, "rb")
 
     def keys(self, prefix: str = "") -> Iterator[str]:
+        """Every object (and every link, which reading then refuses), never following a
+        link into another directory; `.partial` files are unfinished writes."""
+        if not self.root.exists():
+            return  # nothing written yet (a command that needs the store says so: cli.py)
+        os.close(self._root_fd(create=False))
+        found = []
+        for directory, subdirs, files in os.walk(self.root, followlinks=False):
+            subdirs.sort()
+            for name in files + [d for d in subdirs if os.path.islink(Path(directory, d))]:
+                key = Path(directory, name).relative_to(self.root).as_posix()
+                if key.startswith(prefix) and not key.endswith(PARTIAL):
+                    found.append(key)
+        yield from sorted(found)
+
+    def partials(self) -> Iterator[tuple[str, float]]:
+        """Unfinished writes and their age in seconds (a killed backup leaves one)."""
+        now = time.time()
         if not self.root.is_dir():
             return
-        for path in sorted(self.root.rglob("*")):
-            key = path.relative_to(self.root).as_posix()
-            if path.is_file() and key.startswith(prefix) and not key.endswith(".partial"):
-                yield key
+        for directory, _, files in os.walk(self.root, followlinks=False):
+            for name in files:
+                if name.endswith(PARTIAL):
+                    path = Path(directory, name)
+                    yield (path.relative_to(self.root).as_posix(),
+                           now - path.lstat().st_mtime)
+
+    def delete(self, key: str) -> None:
+        fd, name = self._dir_fd(key, create=False)
+        try:
+            os.unlink(name, dir_fd=fd)
+        finally:
+            os.close(fd)
+
+
+def _refuse_shared(path: Path, info: os.stat_result) -> None:
+    """A directory others may write to (and that lacks the sticky bit) lets them replace
+    what Backstop writes or reads: refuse it."""
+    if info.st_mode & stat.S_IWOTH and not info.st_mode & stat.S_ISVTX:
+        raise StoreError(f"store path {path} is writable by every user; remove that "
+                         f"permission (chmod o-w {path}) or choose another directory")
 
 
 class _LocalWriter:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.partial = path.with_name(path.name + ".partial")
+    def __init__(self, store: LocalStore, key: str) -> None:
+        self.key, self.location = key, store.location
+        self.partial = Path(key).name + PARTIAL
+        self.dir_fd, self.name = store._dir_fd(key, create=True)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = open(self.partial, "wb")  # noqa: SIM115 - closed in commit/abort
+            fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                         0o640, dir_fd=self.dir_fd)
+        except FileExistsError:
+            os.close(self.dir_fd)
+            raise StoreError(f"{key}{PARTIAL} already exists in {store.location}: another "
+                             "write is under way, or one was killed (Backstop removes those "
+                             "after a day); if it is a link, someone planted it") from None
         except OSError as exc:
-            raise StoreError(
-                f"cannot write to {path.parent}: {exc.strerror}; check the directory's "
-                "permissions and free space"
-            ) from None
+            os.close(self.dir_fd)
+            raise StoreError(f"cannot write to {store.location}: {exc.strerror}; check the "
+                             "directory's permissions and free space") from None
+        self.handle = os.fdopen(fd, "wb")
+        self.open = True
 
     def write(self, data: bytes) -> None:
         try:
             self.handle.write(data)
         except OSError as exc:
-            raise StoreError(f"cannot write {self.path}: {exc.strerror}") from None
+            raise StoreError(f"cannot write {self.key} in {self.location}: {exc.strerror}"
+                             ) from None
 
     def commit(self) -> None:
         try:
             self.handle.flush()
             os.fsync(self.handle.fileno())
             self.handle.close()
-            os.replace(self.partial, self.path)
+            os.rename(self.partial, self.name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+            os.fsync(self.dir_fd)
         except OSError as exc:
             self.abort()
-            raise StoreError(f"cannot finish {self.path}: {exc.strerror}") from None
+            raise StoreError(f"cannot finish {self.key} in {self.location}: {exc.strerror}"
+                             ) from None
+        self._close()
 
     def abort(self) -> None:
-        self.handle.close()
-        self.partial.unlink(missing_ok=True)
+        """Never raises: it runs on failure paths (a full disk fails the close too)."""
+        if not self.open:
+            return
+        with contextlib.suppress(OSError):
+            self.handle.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.partial, dir_fd=self.dir_fd)
+        self._close()
+
+    def _close(self) -> None:
+        if self.open:
+            self.open = False
+            with contextlib.suppress(OSError):
+                os.close(self.dir_fd)
 
 
 class S3Store:
-    def __init__(self, bucket: str, prefix: str, *, client: Any = None) -> None:
+    def __init__(self, bucket: str, prefix: str, *, signing: Policy | None = None,
+                 client: Any = None) -> None:
         import boto3
 
+        self.signing = signing or Policy.from_env()
         self.bucket = bucket
         self.prefix = prefix
         self.location = f"s3://{bucket}/{prefix}".rstrip("/")
-        self.client = client or boto3.client("s3")
+        self.client = client or boto3.client("s3", config=timeouts.aws_config())
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -196,6 +317,7 @@ class _MultipartWriter:
         self.parts: list[Future[dict[str, Any]]] = []
         self.slots = threading.BoundedSemaphore(PARALLEL_PARTS)
         self.pool = ThreadPoolExecutor(PARALLEL_PARTS, thread_name_prefix="s3-part")
+        self.stall = timeouts.seconds("BACKSTOP_STALL_TIMEOUT")
 
     def write(self, data: bytes) -> None:
         self.buffer += data
@@ -205,7 +327,10 @@ class _MultipartWriter:
     def _send(self) -> None:
         for done in [p for p in self.parts if p.done()]:
             done.result()  # surface a failed part now, not at the end
-        self.slots.acquire()  # before copying the buffer: at most PARALLEL_PARTS copies live
+        # Before copying the buffer: at most PARALLEL_PARTS copies live. No free slot for
+        # the stall timeout means no part finished in that time: the upload is stuck.
+        if not self.slots.acquire(timeout=self.stall):
+            raise self._stalled()
         body = bytes(self.buffer)
         self.buffer.clear()
         number = len(self.parts) + 1
@@ -228,7 +353,12 @@ class _MultipartWriter:
         try:
             if self.buffer or not self.parts:
                 self._send()
-            parts = [future.result() for future in self.parts]
+            parts = []
+            for future in self.parts:
+                try:
+                    parts.append(future.result(timeout=self.stall))
+                except FutureTimeout:
+                    raise self._stalled() from None
             self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
                 MultipartUpload={"Parts": parts})
@@ -238,10 +368,16 @@ class _MultipartWriter:
                 raise
             raise StoreError(f"cannot complete upload of {self.key}: {_s3_reason(exc)}") from None
         finally:
-            self.pool.shutdown(wait=True)
+            self.pool.shutdown(wait=False)
+
+    def _stalled(self) -> StoreError:
+        return StoreError(f"the upload of {self.key} to s3://{self.bucket} made no progress "
+                          f"for {self.stall:g} s; check the network path to the object store "
+                          "(BACKSTOP_STALL_TIMEOUT sets this limit)")
 
     def abort(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        # A stuck part keeps its thread until the client's read timeout; do not wait for it.
+        self.pool.shutdown(wait=False, cancel_futures=True)
         # If this fails too, the bucket's lifecycle rule aborts the upload after a day.
         with contextlib.suppress(Exception):
             self.client.abort_multipart_upload(

@@ -5,13 +5,14 @@ the health queries return what they returned in the dump's snapshot."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from backstop.backup import run_checks
+from backstop import health
 from backstop.manifest import Manifest
 from backstop.tables import Table, TableStats, measure, user_tables
 
@@ -81,7 +82,8 @@ def expected_tables(manifest: Manifest, mode: str, tables: tuple[str, ...]) -> l
 
 
 def check(conn: psycopg.Connection[Any], manifest: Manifest, *, mode: str,
-          tables: tuple[str, ...]) -> tuple[list[dict[str, Any]], list[str]]:
+          tables: tuple[str, ...], checks: Mapping[str, str] | None = None
+          ) -> tuple[list[dict[str, Any]], list[str]]:
     """Compare the connected database with the manifest. Returns one result per expected
     table and the other problems found."""
     expected = expected_tables(manifest, mode, tables)
@@ -107,7 +109,7 @@ def check(conn: psycopg.Connection[Any], manifest: Manifest, *, mode: str,
     problems = constraint_problems(conn) + sequence_problems(conn)
     if mode in ("full", "data-only") and manifest.scope.mode != "schema-only" \
             and not manifest.scope.tables:
-        problems += health_problems(conn, manifest)
+        problems += health.problems(conn, manifest.health, checks or {}, manifest.id)
     return results, problems
 
 
@@ -140,13 +142,6 @@ def sequence_problems(conn: psycopg.Connection[Any]) -> list[str]:
             problems.append(f"{sschema}.{seq} is at {row[0]}, behind "
                             f"{tschema}.{table}.{column} max {row[1]}")
     return problems
-
-
-def health_problems(conn: psycopg.Connection[Any], manifest: Manifest) -> list[str]:
-    checks = {name: item["query"] for name, item in manifest.health.items()}
-    now = run_checks(conn, checks)
-    return [f"health check {name}: {now[name]['value']!r}, expected {item['value']!r}"
-            for name, item in manifest.health.items() if now[name]["value"] != item["value"]]
 
 
 def now_iso() -> str:

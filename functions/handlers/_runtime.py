@@ -13,6 +13,7 @@ import boto3
 
 from backstop.errors import ConfigError
 from backstop.store import ObjectStore, open_store
+from backstop.timeouts import aws_config
 
 
 def env(name: str) -> str:
@@ -25,7 +26,7 @@ def env(name: str) -> str:
 
 @functools.cache
 def client(service: str) -> Any:
-    return boto3.client(service)
+    return boto3.client(service, config=aws_config())  # bounded waits (backstop.timeouts)
 
 
 @functools.cache

@@ -38,8 +38,9 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
     secrets = _runtime.client("secretsmanager")
     store = _runtime.store()
     manifest = choose(store, plan["backup"]["id"])
+    checks = _runtime.database_checks().get(manifest.database, {})  # never the manifest's
     request = RestoreRequest(mode=plan["request"]["mode"], tables=tuple(plan["request"]["tables"]),
-                             confirm=plan["request"]["confirm"])
+                             confirm=plan["request"]["confirm"], checks=checks)
     pre_restore = None
     if plan["target"]["kind"] == "scratch":
         instance = event["instance"]
@@ -48,7 +49,7 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
                                         dbname="postgres")
         if plan["workflow"] == "verify":
             report = verify_backup(store, manifest, server=server,
-                                   private_key=_runtime.private_key())
+                                   private_key=_runtime.private_key(), checks=checks)
         else:
             target = server.with_dbname(plan["scratch"]["db_name"])
             report = restore(store, manifest, target=target, request=request,

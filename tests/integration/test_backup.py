@@ -8,6 +8,7 @@ from typing import Any
 
 import psutil
 
+from backstop import catalog
 from backstop.backup import BackupRequest, run_backup
 from backstop.manifest import DONE, Manifest, Scope
 from backstop.store import LocalStore, ObjectStore, ObjectWriter, open_store
@@ -87,8 +88,9 @@ def test_manifest_records_what_a_restore_needs(db, gpg_keys, tmp_path):
 
     assert manifest.size == len(ciphertext)
     assert manifest.sha256 == hashlib.sha256(ciphertext).hexdigest()
+    assert on_disk.pop("signature")["algorithm"] == "HMAC-SHA256"
     assert on_disk == manifest.to_dict()
-    assert Manifest.from_json(store.get(manifest.manifest_key), key="m") == manifest
+    assert catalog.load(store, manifest.manifest_key) == manifest
     assert on_disk["encryption"]["recipients"] == [gpg_keys.fingerprint]
     assert on_disk["source"]["server_version"].startswith("18")
     assert on_disk["dump"]["format"] == "custom"

@@ -8,6 +8,7 @@ from backstop import demo
 def test_the_demo_backs_up_verifies_and_lists(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BACKSTOP_DATABASE_URL", "set by the demo")  # restored afterwards
+    monkeypatch.setenv("BACKSTOP_SIGNING_KEY_FILE", "set by the demo")
 
     assert demo.main() == 0
 

@@ -68,7 +68,7 @@ def test_recording_keeps_the_manifest_whole(store, made, gpg_keys, pg):
                           private_key=gpg_keys.private)
     on_disk = json.loads(store.get(made.manifest_key))
 
-    assert {k: v for k, v in on_disk.items() if k != "verification"} == {
+    assert {k: v for k, v in on_disk.items() if k not in ("verification", "signature")} == {
         k: v for k, v in made.to_dict().items() if k != "verification"}
     assert [k for k in store.keys() if k.endswith(".partial")] == []
 
@@ -212,7 +212,8 @@ def test_verification_names_the_table_that_differs(pg, store, made, gpg_keys):
     pg.sql(target, "DELETE FROM line_items WHERE id = 3")
 
     with target.connect(autocommit=True) as conn:
-        results, problems = verify.check(conn, made, mode="full", tables=())
+        results, problems = verify.check(conn, made, mode="full", tables=(),
+                                         checks=sample.QUOTEPRO_CHECKS)
     differing = {t["table"]: t["result"] for t in results if t["result"] != "equal"}
     assert differing == {"public.quotes": "same row count, different contents",
                          "public.line_items": f"{made_rows(made, 'line_items') - 1} rows, "
