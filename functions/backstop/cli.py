@@ -44,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     restore_signals = processes.handle_signals()
     try:
         args = parser().parse_args(argv)
+        processes.sweep_temp_dirs()  # what a killed run left: keyrings, passfiles, dumps
         result: int = args.run(args)
         return result
     except BackstopError as exc:

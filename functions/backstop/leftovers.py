@@ -31,10 +31,8 @@ _MARK = "backstop scratch "
 
 
 def sweep_local(store: ObjectStore) -> None:
-    """Stale temporary directories, and a local store's unfinished writes older than a day
-    (an S3 store's are aborted by the bucket's lifecycle rule)."""
-    for path in processes.sweep_temp_dirs():
-        log.info("removed %s, left by a Backstop that was killed", path)
+    """A local store's unfinished writes older than a day (an S3 store's are aborted by the
+    bucket's lifecycle rule); temporary directories are swept by processes.sweep_temp_dirs."""
     if isinstance(store, LocalStore):
         for key, age in list(store.partials()):
             if age > STALE.total_seconds():

@@ -171,6 +171,7 @@ def sweep_temp_dirs(roots: Sequence[Path] | None = None) -> list[Path]:
                     continue
                 remove_dir(Path(entry.path))
                 removed.append(Path(entry.path))
+                log.info("removed %s, left by a Backstop that was killed", entry.path)
     return removed
 
 

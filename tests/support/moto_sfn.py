@@ -132,6 +132,13 @@ def deploy(template: dict[str, Any], *, name: str = "backup-workflow") -> Deploy
                               BillingMode="PAY_PER_REQUEST")
         refs[lid] = lid
         getatts[(lid, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{lid}"
+    kms = boto3.client("kms", region_name=REGION)
+    for lid, res in _of_type(template, "AWS::KMS::Key").items():
+        props = res["Properties"]
+        key = kms.create_key(KeySpec=props.get("KeySpec", "SYMMETRIC_DEFAULT"),
+                             KeyUsage=props.get("KeyUsage", "ENCRYPT_DECRYPT"))["KeyMetadata"]
+        refs[lid] = key["KeyId"]
+        getatts[(lid, "Arn")] = key["Arn"]
     sns = boto3.client("sns", region_name=REGION)
     for lid in _of_type(template, "AWS::SNS::Topic"):
         refs[lid] = sns.create_topic(Name=lid)["TopicArn"]
@@ -342,7 +349,12 @@ def _import_handler(spec: str) -> Handler:
 
 @contextlib.contextmanager
 def _environment(variables: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in variables}
+    """The function's environment; as in Lambda, no Backstop setting of the test process
+    (such as its manifest signing key) leaks in beside the function's own."""
+    foreign = [k for k in os.environ if k.startswith("BACKSTOP_") and k not in variables]
+    saved = {k: os.environ.get(k) for k in [*variables, *foreign]}
+    for key in foreign:
+        del os.environ[key]
     os.environ.update(variables)
     try:
         yield

@@ -132,6 +132,7 @@ def test_objects_are_private_and_old_partials_are_swept(tmp_path):
     leftovers.sweep_local(store)
 
     assert not old.exists() and new.exists()
+    assert [k for k, _ in store.partials()] == ["daily/db/c.dump.zst.gpg.partial"]
 
 
 # -- health checks are validated SQL, never a manifest's
