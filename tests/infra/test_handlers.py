@@ -80,7 +80,10 @@ def _manifest(database: str, status: str, age: timedelta) -> Any:
     return Manifest(id=backup_id, database=database, retention="daily", reason="test",
                     scope=Scope(), status=status, started_at=finished - timedelta(minutes=1),
                     finished_at=finished, size=100, sha256="0" * 64,
-                    key=object_key("daily", database, finished, backup_id))
+                    key=object_key("daily", database, finished, backup_id),
+                    snapshot={"id": "s", "taken_at": finished.isoformat()},
+                    source={"server_version": "18.1"}, dump={"plain_size": 200},
+                    encryption={"recipients": ["0" * 40]})
 
 
 @pytest.fixture
@@ -91,9 +94,11 @@ def rpo(handler_env: None) -> Iterator[Any]:
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="backups")
 
-        def put(manifest: Any) -> None:
+        def put(manifest: Any) -> None:  # signed with the key the handlers are given
+            from backstop.signing import Policy
+
             s3.put_object(Bucket="backups", Key=f"backstop/{manifest.manifest_key}",
-                          Body=manifest.to_json())
+                          Body=json.dumps(Policy.from_env().seal(manifest.to_dict())))
 
         yield put
 

@@ -19,6 +19,7 @@ from backstop import sample, scratch
 from backstop.backup import BackupRequest, run_backup
 from backstop.connection import Connection
 from backstop.restore import choose
+from backstop.signing import KmsKey, Policy
 from backstop.store import ObjectStore, open_store
 from tests.infra.conftest import RESTORE_TARGET_SECRET, SECRET_NAME
 from tests.support import moto_sfn
@@ -84,7 +85,10 @@ def restores(aws: Any, template: dict[str, Any], pg: Any, gpg_keys: Any,
     server = moto_sfn.map_scratch_instances(monkeypatch, moto_sfn.ScratchServer(
         host=pg.server.socket_dir, port=pg.server.port, username="backstop",
         password=pg.password, create_database=create_database, drop_database=drop_database))
-    store = open_store(f"s3://{deployment.bucket}/backstop",
+    # the manifests' signing key is the stack's KMS key, as in the cloud
+    signing = Policy(KmsKey(deployment.refs["ManifestSigningKey"],
+                            client=boto3.client("kms", region_name=moto_sfn.REGION)))
+    store = open_store(f"s3://{deployment.bucket}/backstop", signing=signing,
                        s3_client=boto3.client("s3", region_name=moto_sfn.REGION))
     yield Restores(deployment, store, server, source, waited,
                    (pg.password, gpg_keys.private.splitlines()[2]), gpg_keys.public)
@@ -176,7 +180,9 @@ def test_tampered_data_fails_verification_publishes_the_failure_and_deletes_the_
     data = json.loads(restores.store.get(manifest.manifest_key))
     table = next(t for t in data["tables"] if t["name"] == "quotes")
     table["rows"] += 1
-    restores.store.put(manifest.manifest_key, json.dumps(data).encode())
+    data.pop("signature")  # a wrong manifest, signed: only restoring can tell
+    restores.store.put(manifest.manifest_key,
+                       json.dumps(restores.store.signing.seal(data)).encode())
 
     execution = moto_sfn.run(restores.verification, {"database": DB})
 
