@@ -19,7 +19,7 @@ from urllib.parse import quote
 from backstop.connection import Connection
 from bench import measure, report
 from bench.cases import Case, Setup, backup_cases, restore_cases
-from bench.keys import bench_keys
+from bench.keys import bench_keys, signing_key
 from bench.s3 import AWS_ENV, moto_server
 from bench.server import BenchServer
 
@@ -60,7 +60,8 @@ def run_cases(work: Path, server: BenchServer, source: Connection,
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     with source.child_env() as tool_env, moto_server(work / "moto.log") as endpoint:
-        backstop_env = {**tool_env, **AWS_ENV, "BACKSTOP_DATABASE_URL": database_url(source)}
+        backstop_env = {**tool_env, **AWS_ENV, "BACKSTOP_DATABASE_URL": database_url(source),
+                        "BACKSTOP_SIGNING_KEY_FILE": str(signing_key(work))}
         setup = Setup(out, source, tool_env, backstop_env, keys, endpoint)
         cases = backup_cases(setup)
         print("bench: warming the page cache with one raw read", flush=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -35,3 +36,12 @@ def bench_keys(work: Path) -> BenchKeys:
     subprocess.run(["gpgconf", "--homedir", str(keys.home), "--kill", "gpg-agent"],
                    check=False, capture_output=True)
     return keys
+
+
+def signing_key(work: Path) -> Path:
+    """The bench's manifest signing key (backstop.signing), made once, private."""
+    path = work / "signing.key"
+    if not path.is_file():
+        path.write_text(secrets.token_urlsafe(32))
+    path.chmod(0o600)
+    return path
