@@ -6,6 +6,7 @@ scratch database left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import pytest
 
 from tests.faults.support import (
     Cli,
+    Result,
     StoreState,
     assert_held,
     leftover_processes,
@@ -152,7 +154,6 @@ def test_a_database_that_dies_mid_backup(setup, pg):
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.02)
     out, err = process.communicate(timeout=60)
-    from tests.faults.support import Result
     assert_held(Result(process.returncode, out, err, 0), code=(3, 4), says=db.dbname,
                 secrets=cli.secrets, store=store, before=before, marker=db.dbname)
 
@@ -192,7 +193,6 @@ def test_an_object_store_that_stalls_mid_upload(setup, s3_endpoint, monkeypatch)
     started = time.monotonic()
     out, err = process.communicate(timeout=120)
     server.send_signal(signal.SIGCONT)
-    from tests.faults.support import Result
     result = Result(process.returncode, out, err, time.monotonic() - started)
     assert result.seconds < 90
     assert_held(result, code=6, says="s3://backups", secrets=cli.secrets, marker=db.dbname)
@@ -212,17 +212,28 @@ def test_an_object_store_that_is_gone(setup, s3_endpoint):
 # -- a full disk, for real: a small tmpfs
 
 @pytest.fixture
-def small_disk(tmp_path):
-    mount = tmp_path / "small"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs",
-                           str(mount)], capture_output=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+def tmpfs(tmp_path):
+    """Mount small tmpfs file systems (real ones: the kernel says ENOSPC), root only."""
+    mounted = []
+
+    def mount(size_bytes: int) -> Path:
+        point = tmp_path / f"small{len(mounted)}"
+        point.mkdir()
+        made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes},mode=0700",
+                               "tmpfs", str(point)], capture_output=True)
+        if made.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.decode().strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmpfs):
+    return tmpfs(512 * 1024)
 
 
 def test_a_store_that_fills_up(setup, small_disk):
@@ -235,35 +246,31 @@ def test_a_store_that_fills_up(setup, small_disk):
                 if json.loads(p.read_text())["status"] == "DONE"]
 
 
-def test_restore_staging_that_fills_up(setup, pg, small_disk):
+def test_restore_staging_that_fills_up(setup, pg, tmpfs):
     cli, store, _ = setup
+    (manifest,) = [json.loads(p.read_text()) for p in store.rglob("*.manifest.json")]
+    # room enough for Backstop to choose staging (1.1x the plain dump), then filled under it
+    disk = tmpfs(int(manifest["dump"]["plain_size"] * 1.2) + 2**20)
     before = StoreState.of(store)
 
     def fill_when_staging(pid: int) -> bool:
-        staged = list(small_disk.glob("backstop-*-restore-*/*.dump"))
-        if staged:
-            with open(small_disk / "filler", "wb") as filler:
-                try:
-                    while True:
-                        filler.write(b"\0" * 65536)
-                except OSError:
-                    pass
-        return bool(staged)
+        if not list(disk.glob("backstop-*-restore-*/*.dump")):
+            return False
+        with open(disk / "filler", "wb") as filler, contextlib.suppress(OSError):
+            while True:
+                filler.write(b"\0" * 65536)
+        return True
 
-    process = cli.start("verify", "latest", "--database", "quotepro",
-                        TMPDIR=str(small_disk))
-    deadline = time.monotonic() + 60
-    while process.poll() is None and not fill_when_staging(process.pid):
-        assert time.monotonic() < deadline
+    process = cli.start("verify", "latest", "--database", "quotepro", TMPDIR=str(disk))
+    deadline = time.monotonic() + 120
+    while not fill_when_staging(process.pid):
+        assert time.monotonic() < deadline and process.poll() is None, process.poll()
         time.sleep(0.005)
     out, err = process.communicate(timeout=120)
-    from tests.faults.support import Result
     result = Result(process.returncode, out, err, 0)
-    if not (small_disk / "filler").exists():
-        pytest.skip("the dump was staged before the disk could be filled")
     assert_held(result, code=6, says="cannot stage backup", secrets=cli.secrets, store=store,
                 before=before)
-    assert not list(small_disk.glob("backstop-*"))
+    assert not list(disk.glob("backstop-*"))  # the staged part of the dump is gone
     assert scratch_databases(pg) == []
 
 
