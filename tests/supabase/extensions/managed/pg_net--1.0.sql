@@ -1,6 +1,7 @@
 -- Stand-in: requests are queued and never sent. Supabase creates the extension in schema
 -- `extensions`; its objects live in schema `net`, which the extension script creates.
 CREATE SCHEMA net;
+CREATE TYPE net.request_status AS ENUM ('PENDING', 'SUCCESS', 'ERROR');
 CREATE TABLE net.http_request_queue (
   id bigserial PRIMARY KEY, method text NOT NULL, url text NOT NULL,
   headers jsonb NOT NULL DEFAULT '{}', body bytea, timeout_milliseconds integer NOT NULL);
