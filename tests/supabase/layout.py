@@ -85,18 +85,22 @@ def _paths(root: Path, bin_dir: Path, *, managed: bool) -> dict[str, str]:
 def build_source(root: Path, bin_dir: Path, *, scale: int = 1) -> Source:
     cluster = Cluster(root / "cluster", bin_dir, superuser="supabase_admin",
                       settings=_paths(root, bin_dir, managed=True))
-    with cluster.admin(DATABASE) as conn:
-        conn.execute(read("roles.sql"))
-        conn.execute(read("schemas.sql"))
-        extensions, emulated = _create_extensions(conn)
-        conn.execute(read("managed.sql"))
-    postgres = cluster.login("postgres", DATABASE)
-    sample.load(postgres, scale)
-    with postgres.connect(autocommit=True) as conn:
-        conn.execute(read("app.sql"))
-    with cluster.admin(DATABASE) as conn:
-        conn.execute(read("data.sql"))
-        conn.execute("ANALYZE")
+    try:
+        with cluster.admin(DATABASE) as conn:
+            conn.execute(read("roles.sql"))
+            conn.execute(read("schemas.sql"))
+            extensions, emulated = _create_extensions(conn)
+            conn.execute(read("managed.sql"))
+        postgres = cluster.login("postgres", DATABASE)
+        sample.load(postgres, scale)
+        with postgres.connect(autocommit=True) as conn:
+            conn.execute(read("app.sql"))
+        with cluster.admin(DATABASE) as conn:
+            conn.execute(read("data.sql"))
+            conn.execute("ANALYZE")
+    except BaseException:
+        cluster.stop()
+        raise
     return Source(cluster, postgres, extensions, emulated)
 
 
@@ -133,12 +137,16 @@ def _run_plain(conn: psycopg.Connection[tuple[object, ...]], name: str) -> None:
 def build_target(root: Path, bin_dir: Path) -> Target:
     cluster = Cluster(root / "cluster", bin_dir, superuser="rdsadmin",
                       settings=_paths(root, bin_dir, managed=False))
-    with cluster.admin() as conn:
-        conn.execute("CREATE ROLE rds_superuser NOLOGIN")
-        conn.execute("GRANT pg_monitor, pg_signal_backend TO rds_superuser")
-        conn.execute("GRANT SET ON PARAMETER session_replication_role TO rds_superuser")
-        conn.execute("CREATE ROLE backstop LOGIN CREATEDB CREATEROLE IN ROLE rds_superuser")
-    return Target(cluster, cluster.login("backstop", "postgres"))
+    try:
+        with cluster.admin() as conn:
+            conn.execute("CREATE ROLE rds_superuser NOLOGIN")
+            conn.execute("GRANT pg_monitor, pg_signal_backend TO rds_superuser")
+            conn.execute("GRANT SET ON PARAMETER session_replication_role TO rds_superuser")
+            conn.execute("CREATE ROLE backstop LOGIN CREATEDB CREATEROLE IN ROLE rds_superuser")
+        return Target(cluster, cluster.login("backstop", "postgres"))
+    except BaseException:
+        cluster.stop()
+        raise
 
 
 def read(name: str) -> bytes:
