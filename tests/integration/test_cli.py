@@ -55,8 +55,8 @@ def test_errors_are_one_line_with_an_exit_code(pg, db, gpg_keys, tmp_path, monke
     code = main(["backup", "--store", str(tmp_path), "--recipient-key", str(key),
                  "--table", "missing_table"])
     err = capsys.readouterr().err
-    assert code == 3
-    assert err.count("\n") == 1 and "table 'missing_table' does not exist" in err
+    assert code == 2  # bad input
+    assert err.count("\n") == 1 and "table 'missing_table' is not in database" in err
 
     assert main(["show", "20260101T000000Z-000000", "--store", str(tmp_path)]) == 7
     assert "no backup 20260101T000000Z-000000" in capsys.readouterr().err
