@@ -300,3 +300,58 @@ def test_a_table_name_that_is_not_in_the_backup_is_bad_input(store, full, pg, gp
     with pytest.raises(ConfigError, match="ambiguous"):
         do_restore(store, full, pg.database(empty=True), gpg_keys, mode="tables",
                    tables=("quotes",))
+
+
+def test_a_failed_restore_names_its_first_error(pg, store, full, gpg_keys):
+    target = pg.database(empty=True)
+    do_restore(store, full, target, gpg_keys)
+    pg.sql(target, "CREATE VIEW public.depends_on_companies AS SELECT id FROM "
+                   "public.companies")  # a full restore must drop companies: it cannot
+
+    with pytest.raises(DumpError) as failed:
+        do_restore(store, full, target, gpg_keys, confirm=target.dbname)
+
+    message = str(failed.value)
+    assert "ERROR:" in message and "depend" in message
+    assert "nothing was changed" in message and "backup" in message
+    assert rows(pg, target, "public.companies") == 5
+
+
+def test_two_verifications_of_one_backup_at_once(pg, store, full, gpg_keys):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def verify_once(_):
+        return restore.verify_backup(store, full, server=pg.connection("postgres"),
+                                     private_key=gpg_keys.private).ok
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(verify_once, range(2))) == [True, True]
+
+
+def test_a_backup_recorded_by_an_older_backstop_still_verifies(pg, store, full, gpg_keys):
+    """Schema version 1 manifests: text fingerprints, counted with children; nothing else."""
+    import json
+
+    from backstop import catalog
+    from backstop.tables import measure, relations, schemas
+
+    source = pg.connection(full.source["database"])
+    with source.connect() as conn:
+        physical = [r for r in relations(conn, schemas(conn)) if r.kind == "r"]
+        old = measure(conn, physical, 2**62, version=1)
+    data = json.loads(full.to_json())
+    for field in ("fingerprint_version", "relations", "matviews", "sequences",
+                  "large_objects", "schema", "roles"):
+        data.pop(field)
+    data.update(schema_version=1, tables=[t.to_dict() for t in old],
+                extensions={name: e["version"] for name, e in full.extensions.items()})
+    store.put(full.manifest_key, json.dumps(data).encode())
+
+    report = restore.verify_backup(store, catalog.find(store, full.id),
+                                   server=pg.connection("postgres"),
+                                   private_key=gpg_keys.private)
+
+    assert report.ok, (report.problems, report.mismatches)
+    assert any("recorded no schema signature" in note for note in report.notes)
+    assert next(t for t in report.tables if t["table"] == "public.parent")[
+        "expected_rows"] == 2  # version 1 counted the child's row in its parent
