@@ -20,7 +20,6 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from backstop.errors import ConfigError, SourceError, scrub
 
-
 SESSION = {"DateStyle": "ISO", "IntervalStyle": "postgres", "TimeZone": "UTC",
            "extra_float_digits": "1", "bytea_output": "hex", "client_encoding": "UTF8",
            "lc_monetary": "C", "xmlbinary": "base64", "xmloption": "content"}
