@@ -30,6 +30,10 @@ _USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")
 SUPABASE_POOLER = ".pooler.supabase.com"
 SUPABASE_TRANSACTION_PORT = 6543
 
+SESSION = {"DateStyle": "ISO", "IntervalStyle": "postgres", "TimeZone": "UTC",
+           "extra_float_digits": "1", "bytea_output": "hex", "client_encoding": "UTF8",
+           "lc_monetary": "C", "xmlbinary": "base64", "xmloption": "content"}
+
 
 @dataclasses.dataclass(frozen=True)
 class Connection:
@@ -123,12 +127,19 @@ class Connection:
         return f"{self.dbname} on {self.host}:{self.port}"
 
     def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
-        """Backstop's own session: its statements are bounded by the statement timeout."""
+        """Backstop's own session: its statements are bounded by the statement timeout, and
+        its printed values do not depend on the server's, database's or role's settings
+        (timestamps, intervals, floats, bytea, money print one way)."""
         options = " ".join(filter(None, [self.params.get("options"),
                                          timeouts.statement_options()]))
         try:
-            return psycopg.connect(self.conninfo(), password=self.password, options=options,
+            conn = psycopg.connect(self.conninfo(), password=self.password, options=options,
                                    **kwargs)
+            conn.execute("SELECT pg_catalog.set_config(name, value, false) FROM unnest("
+                         "%s::text[], %s::text[]) AS s(name, value)",
+                         [list(SESSION), list(SESSION.values())])
+            conn.commit()
+            return conn
         except psycopg.Error as exc:
             raise SourceError(
                 f"cannot connect to database {self.describe()}: {self.scrub(str(exc))}; "
