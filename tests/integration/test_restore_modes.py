@@ -345,7 +345,7 @@ def test_a_backup_recorded_by_an_older_backstop_still_verifies(pg, store, full, 
         data.pop(field)
     data.update(schema_version=1, tables=[t.to_dict() for t in old],
                 extensions={name: e["version"] for name, e in full.extensions.items()})
-    store.put(full.manifest_key, json.dumps(data).encode())
+    store.put(full.manifest_key, json.dumps(store.signing.seal(data)).encode())
 
     report = restore.verify_backup(store, catalog.find(store, full.id),
                                    server=pg.connection("postgres"),
