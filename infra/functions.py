@@ -106,7 +106,7 @@ class Functions(Construct):
             code=lambda_.Code.from_asset(
                 str(PGTOOLS_DIR),
                 asset_hash=_digest(config.architecture, config.postgres_version,
-                                   PGTOOLS_DIR / "build.sh"),
+                                   PGTOOLS_DIR / "build.sh", PGTOOLS_DIR / "install-gpg.sh"),
                 bundling=cdk.BundlingOptions(
                     image=cdk.DockerImage.from_registry(BUILD_IMAGE), platform=docker_platform,
                     user="root", environment={"PG_VERSION": config.postgres_version},

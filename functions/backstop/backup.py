@@ -16,6 +16,7 @@ import secrets
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, cast
@@ -62,7 +63,9 @@ class BackupRequest:
 
 def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectStore,
                recipient_keys: Sequence[str], fingerprint_limit: int = FINGERPRINT_LIMIT,
-               progress: Progress | None = None) -> Manifest:
+               progress: Progress | None = None, deadline: float | None = None) -> Manifest:
+    """``deadline`` (a ``time.monotonic()`` value): stop the dump then, so that a runner about
+    to be killed still aborts the upload and records the FAILED manifest with the reason."""
     started = datetime.now(UTC)
     backup_id = f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     base = Manifest(id=backup_id, database=request.database, retention=request.retention,
@@ -76,7 +79,7 @@ def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectS
         with connection.connect() as conn:
             try:
                 done = _dump(base, request.checks, conn, connection, store, keyring,
-                             recipients, progress)
+                             recipients, progress, deadline)
             except psycopg.Error as exc:  # e.g. a role that may not export snapshots
                 failure = SourceError(f"reading {connection.describe()} failed: "
                                       f"{connection.scrub(str(exc))}; check the role's rights")
@@ -93,7 +96,7 @@ def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectS
 
 def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[Any],
           connection: Connection, store: ObjectStore, keyring: Keyring, recipients: list[str],
-          progress: Progress | None) -> Manifest:
+          progress: Progress | None, deadline: float | None = None) -> Manifest:
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
     row = conn.execute("SELECT pg_export_snapshot(), now(), current_setting('server_version')"
@@ -125,6 +128,16 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
     with connection.child_env() as env, tempfile.TemporaryFile() as stderr:
         dump = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, env=env)
         _widen_pipe(dump.stdout)
+        expired = threading.Event()
+        timer = None
+        if deadline is not None:
+            def expire() -> None:
+                expired.set()
+                dump.kill()
+                conn.cancel()  # the counts in the same snapshot stop too
+            timer = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
+            timer.daemon = True
+            timer.start()
         counter = threading.Thread(target=measure, name="backstop-measure")
         counter.start()
 
@@ -148,6 +161,9 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
             keyring.encrypt(compressed, recipients, sink)
             dump.wait()
             counter.join()
+            if expired.is_set():
+                raise DumpError(f"backup of {base.database} stopped at its runner's time limit "
+                                f"after {plain.count} bytes of dump; nothing was stored")
             if failures:  # the first cause: a failed count also ends the snapshot pg_dump uses
                 raise failures[0]
             if dump.returncode != 0:
@@ -164,6 +180,9 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
                 counter.join()
             writer.abort()
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
     return dataclasses.replace(
         base, status=DONE, finished_at=datetime.now(UTC), size=size, sha256=hasher.hexdigest(),
         snapshot={"id": snapshot_id, "taken_at": taken_at.isoformat()},

@@ -7,7 +7,8 @@ Seams:
   * Lambda: moto's docker-free Lambda backend echoes the payload. ``install_inprocess_lambda``
     makes ``LambdaSimpleBackend.invoke`` import and run the function's real ``Handler`` with
     the function's (resolved) environment, and report an exception the way the Python runtime
-    does (``x-amz-function-error`` + errorType = class name) so Retry/Catch match on it.
+    does (``x-amz-function-error`` + errorType = class name) so Retry/Catch match on it. The
+    context's remaining time can be set per function (a function close to its timeout).
   * Time: ``install_fast_retries`` records Retry intervals instead of sleeping them;
     ``install_fast_waits`` does the same for Wait states and the ``.sync`` poll delay.
   * aws-sdk and ECS tasks (``install_service_fidelity``): moto stubbed out the interpreter's
@@ -22,6 +23,9 @@ Seams:
   * ECS: ``install_inprocess_containers`` runs a started task's container entry point
     (``python3 -m <module>``) in this process with the task's environment, like the Lambda
     seam; moto itself runs nothing.
+  * IAM: ``install_call_recorder`` records every AWS call a handler or task makes in its own
+    thread, by who made it (``FunctionsBackupD4A858FE``, ``container:Backup``), so the tests
+    can check each against the role that would make it on AWS (moto checks no IAM).
   * Teardown: ``stop_all_and_join`` stops RUNNING executions and joins moto's interpreter
     threads, which would otherwise outlive the mock (and reach real AWS).
 The synthesized template is used as is; only CloudFormation intrinsics are resolved.
@@ -36,6 +40,7 @@ import io
 import json
 import os
 import re
+import threading
 import time
 import traceback
 import types
@@ -295,6 +300,40 @@ def stop_all_and_join(timeout: float = 10.0) -> None:
         raise RuntimeError(f"{len(alive)} Step Functions interpreter thread(s) still running")
 
 
+# --------------------------------------------------------------------------- IAM seam
+_running = threading.local()  # who is making AWS calls in this thread
+
+
+@contextlib.contextmanager
+def _acting_as(principal: str) -> Iterator[None]:
+    previous = getattr(_running, "principal", None)
+    _running.principal = principal
+    try:
+        yield
+    finally:
+        _running.principal = previous
+
+
+def install_call_recorder(monkeypatch: Any) -> list[tuple[str, str]]:
+    """Record ``(principal, "service:Operation")`` for every botocore call made while an
+    in-process handler or task runs (in its own thread: multipart part uploads from worker
+    threads are the same PutObject permission as the upload they belong to)."""
+    import botocore.client
+
+    calls: list[tuple[str, str]] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def record(self: Any, operation_name: str, api_params: Any) -> Any:
+        principal = getattr(_running, "principal", None)
+        if principal is not None:
+            calls.append((principal,
+                          f"{self.meta.service_model.service_name}:{operation_name}"))
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+    return calls
+
+
 # --------------------------------------------------------------------------- Lambda seam
 class LambdaServiceFault(Exception):
     """Raise from a handler override to make the Invoke API itself fail, as Lambda does when
@@ -306,7 +345,7 @@ class LambdaServiceFault(Exception):
 
 
 class FakeContext:
-    def __init__(self, function_name: str) -> None:
+    def __init__(self, function_name: str, remaining_ms: int = 900_000) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = (f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:"
@@ -315,9 +354,10 @@ class FakeContext:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "test"
+        self.remaining_ms = remaining_ms
 
     def get_remaining_time_in_millis(self) -> int:
-        return 900_000
+        return self.remaining_ms
 
 
 @dataclass
@@ -329,6 +369,8 @@ class LambdaCalls:
     overrides: dict[str, Handler] = field(default_factory=dict)  # function name -> handler
     before_each: list[Callable[[], None]] = field(default_factory=list)
     container_overrides: dict[str, Callable[[], int]] = field(default_factory=dict)
+    # function name -> what the context reports as left of its timeout (a function near it)
+    remaining_ms: dict[str, int] = field(default_factory=dict)
 
     def called(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -371,10 +413,12 @@ def install_inprocess_lambda(monkeypatch: Any) -> LambdaCalls:
             hook()
         try:
             # As in Lambda, the environment is in place before the handler module loads.
-            with _environment(dict(fn.environment_vars or {})):
+            with _environment(dict(fn.environment_vars or {})), _acting_as(fn.function_name):
                 handler = (record.overrides.get(fn.function_name)
                            or _import_handler(fn.handler))
-                payload = json.dumps(handler(event, FakeContext(fn.function_name)))
+                context = FakeContext(fn.function_name,
+                                      record.remaining_ms.get(fn.function_name, 900_000))
+                payload = json.dumps(handler(event, context))
         except LambdaServiceFault as fault:
             error = JsonRESTError(fault.code, str(fault))
             error.code = fault.status
@@ -630,7 +674,7 @@ def install_inprocess_containers(monkeypatch: Any, record: LambdaCalls) -> None:
                 record.calls.append((f"container:{container['name']}", environment))
                 for hook in record.before_each:
                     hook()
-                with _environment(environment):
+                with _environment(environment), _acting_as(f"container:{container['name']}"):
                     code = _run_entry_point(record, container)
                 for running in task.containers:
                     running.exitCode = code
