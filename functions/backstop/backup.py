@@ -7,26 +7,21 @@ leaves a FAILED manifest (when the store still accepts writes), never a DONE one
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
-import hashlib
 import logging
 import secrets
-import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, cast
+from typing import Any
 
 import psycopg
-import zstandard
 
+from backstop import pipeline
 from backstop import tables as tbl
 from backstop.connection import Connection
-from backstop.crypto import CHUNK, Keyring
+from backstop.crypto import Keyring
 from backstop.errors import BackstopError, ConfigError, DumpError, SourceError
 from backstop.manifest import (
     DONE,
@@ -38,13 +33,11 @@ from backstop.manifest import (
     object_key,
 )
 from backstop.store import ObjectStore
-from backstop.tools import pg_tool, tail, tool_version
+from backstop.tools import pg_tool, tool_version
 
 log = logging.getLogger(__name__)
 
 FINGERPRINT_LIMIT = 2 * 1024**3  # tables above this many bytes get a row count only
-ZSTD_LEVEL = 1  # measured: faster than pg_dump's gzip and smaller than its default output
-Progress = Callable[[int], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +56,8 @@ class BackupRequest:
 
 def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectStore,
                recipient_keys: Sequence[str], fingerprint_limit: int = FINGERPRINT_LIMIT,
-               progress: Progress | None = None, deadline: float | None = None) -> Manifest:
+               progress: pipeline.Progress | None = None,
+               deadline: float | None = None) -> Manifest:
     """``deadline`` (a ``time.monotonic()`` value): stop the dump then, so that a runner about
     to be killed still aborts the upload and records the FAILED manifest with the reason."""
     started = datetime.now(UTC)
@@ -96,7 +90,7 @@ def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectS
 
 def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[Any],
           connection: Connection, store: ObjectStore, keyring: Keyring, recipients: list[str],
-          progress: Progress | None, deadline: float | None = None) -> Manifest:
+          progress: pipeline.Progress | None, deadline: float | None = None) -> Manifest:
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
     row = conn.execute("SELECT pg_export_snapshot(), now(), current_setting('server_version')"
@@ -123,84 +117,41 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
         except BaseException as exc:  # reported by the main thread
             failures.append(exc)
 
-    hasher, size = hashlib.sha256(), 0
     writer = store.writer(base.key)
-    with connection.child_env() as env, tempfile.TemporaryFile() as stderr:
-        dump = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, env=env)
-        _widen_pipe(dump.stdout)
-        expired = threading.Event()
-        timer = None
-        if deadline is not None:
-            def expire() -> None:
-                expired.set()
-                dump.kill()
-                conn.cancel()  # the counts in the same snapshot stop too
-            timer = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
-            timer.daemon = True
-            timer.start()
-        counter = threading.Thread(target=measure, name="backstop-measure")
-        counter.start()
-
-        def sink(chunk: bytes) -> None:
-            nonlocal size
-            try:
-                writer.write(chunk)
-            except BaseException:
-                dump.kill()  # no point reading a database we cannot store
-                raise
-            hasher.update(chunk)
-            size += len(chunk)
-            if progress:
-                progress(size)
-
-        try:
-            assert dump.stdout is not None
-            plain = CountingReader(dump.stdout)
-            compressed = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=2).stream_reader(
-                cast(BinaryIO, plain), read_size=CHUNK)
-            keyring.encrypt(compressed, recipients, sink)
-            dump.wait()
+    counter = threading.Thread(target=measure, name="backstop-measure")
+    try:
+        with connection.child_env() as env:
+            counter.start()
+            stored = pipeline.dump_to(
+                writer, args=args, env=env, keyring=keyring, recipients=recipients,
+                progress=progress, deadline=deadline,
+                describe=lambda why: f"pg_dump of {connection.describe()} failed "
+                                     f"({connection.scrub(why)}); nothing was stored")
             counter.join()
-            if expired.is_set():
-                raise DumpError(f"backup of {base.database} stopped at its runner's time limit "
-                                f"after {plain.count} bytes of dump; nothing was stored")
-            if failures:  # the first cause: a failed count also ends the snapshot pg_dump uses
-                raise failures[0]
-            if dump.returncode != 0:
-                stderr.seek(0)
-                raise DumpError(
-                    f"pg_dump of {connection.describe()} failed (exit {dump.returncode}): "
-                    f"{connection.scrub(tail(stderr.read()))}; nothing was stored")
-            writer.commit()
-        except BaseException:
-            dump.kill()
-            dump.wait()
-            if counter.is_alive():
-                conn.cancel()
-                counter.join()
-            writer.abort()
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
+        if failures:  # the first cause: a failed count also ends the snapshot pg_dump uses
+            raise failures[0]
+        writer.commit()
+    except BaseException as exc:
+        if counter.is_alive():
+            conn.cancel()
+            counter.join()
+        writer.abort()
+        if failures and isinstance(exc, DumpError) and not _past(deadline):
+            raise failures[0] from None  # a failed count ends pg_dump's snapshot
+        raise
     return dataclasses.replace(
-        base, status=DONE, finished_at=datetime.now(UTC), size=size, sha256=hasher.hexdigest(),
+        base, status=DONE, finished_at=datetime.now(UTC), size=stored.size,
+        sha256=stored.sha256,
         snapshot={"id": snapshot_id, "taken_at": taken_at.isoformat()},
         source={"database": connection.dbname, "host": connection.host,
                 "server_version": server_version},
         dump={"tool": "pg_dump", "version": tool_version("pg_dump"), "format": "custom",
-              "compression": f"zstd level {ZSTD_LEVEL}, outside pg_dump (pg_dump -Z0)",
-              "plain_size": plain.count},
+              "compression": pipeline.COMPRESSION, "plain_size": stored.plain_size},
         tables=tuple(measured), extensions=extensions, health=health)
 
 
-def _widen_pipe(pipe: Any) -> None:
-    """A 1 MiB pipe (64 KiB by default) lets pg_dump keep reading while compression and gpg
-    catch up: measured 8.9 s -> 7.9 s for a 1 GB dump. Linux only; elsewhere a no-op."""
-    size_flag = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if size_flag is not None:
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(pipe.fileno(), size_flag, 1 << 20)
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
 
 
 def run_checks(conn: psycopg.Connection[Any], checks: Mapping[str, str]) -> dict[str, Any]:
@@ -221,18 +172,6 @@ def _text(value: Any) -> str | None:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).isoformat()
     return None if value is None else str(value)
-
-
-class CountingReader:
-    """Counts the bytes read through it (the dump's plain size, for restore staging)."""
-
-    def __init__(self, raw: Any) -> None:
-        self.raw, self.count = raw, 0
-
-    def read(self, size: int = -1) -> bytes:
-        data: bytes = self.raw.read(size)
-        self.count += len(data)
-        return data
 
 
 def _dump_args(scope: Scope, selected: list[tbl.Table], excluded: list[tbl.Table],

@@ -1,0 +1,116 @@
+"""The backup's data path: pg_dump -> zstd -> gpg -> object writer, streaming.
+
+Nothing here knows what is being dumped or why: the caller gives pg_dump's arguments and
+environment, and gets back the stored object's size, sha256 and the plain dump's size. The
+caller commits or aborts the object; a failure here leaves it uncommitted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, BinaryIO, cast
+
+import zstandard
+
+from backstop.crypto import CHUNK, Keyring
+from backstop.errors import DumpError
+from backstop.store import ObjectWriter
+from backstop.tools import tail
+
+ZSTD_LEVEL = 1  # measured: faster than pg_dump's gzip and smaller than its default output
+COMPRESSION = f"zstd level {ZSTD_LEVEL}, outside pg_dump (pg_dump -Z0)"
+Progress = Callable[[int], None]
+Tap = Callable[[bytes], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Stored:
+    size: int  # bytes of the stored (compressed, encrypted) object
+    sha256: str  # of the stored object
+    plain_size: int  # bytes pg_dump wrote
+
+
+def dump_to(writer: ObjectWriter, *, args: Sequence[str], env: dict[str, str],
+            keyring: Keyring, recipients: Sequence[str], describe: Callable[[str], str],
+            progress: Progress | None = None, tap: Tap | None = None,
+            deadline: float | None = None) -> Stored:
+    """Run pg_dump with `args`, compress and encrypt its output into `writer`.
+
+    `tap` sees every plain chunk pg_dump writes, in order (the caller reads the archive's
+    table of contents from it). `describe` turns pg_dump's stderr into the error message
+    (it scrubs secrets). pg_dump never outlives this call, nor `deadline` (a
+    `time.monotonic()` value: the runner's time limit less a margin)."""
+    hasher, size = hashlib.sha256(), 0
+    with tempfile.TemporaryFile() as stderr:
+        dump = subprocess.Popen(list(args), stdout=subprocess.PIPE, stderr=stderr, env=env)
+        _widen_pipe(dump.stdout)
+        timer = None if deadline is None else threading.Timer(
+            max(0.0, deadline - time.monotonic()), dump.kill)
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+
+        def sink(chunk: bytes) -> None:
+            nonlocal size
+            try:
+                writer.write(chunk)
+            except BaseException:
+                dump.kill()  # no point reading a database we cannot store
+                raise
+            hasher.update(chunk)
+            size += len(chunk)
+            if progress:
+                progress(size)
+
+        try:
+            assert dump.stdout is not None
+            plain = _Reader(dump.stdout, tap)
+            compressed = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=2).stream_reader(
+                cast(BinaryIO, plain), read_size=CHUNK)
+            keyring.encrypt(compressed, recipients, sink)
+            dump.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if dump.poll() is None:
+                dump.kill()
+                dump.wait()
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DumpError(describe(f"stopped at its runner's time limit after {plain.count} "
+                                     "bytes of dump"))
+        if dump.returncode != 0:
+            stderr.seek(0)
+            raise DumpError(describe(f"exit {dump.returncode}: {tail(stderr.read())}"))
+    return Stored(size=size, sha256=hasher.hexdigest(), plain_size=plain.count)
+
+
+def _widen_pipe(pipe: Any) -> None:
+    """A 1 MiB pipe (64 KiB by default) lets pg_dump keep reading while compression and gpg
+    catch up: measured 8.9 s -> 7.9 s for a 1 GB dump. Linux only; elsewhere a no-op."""
+    size_flag = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if size_flag is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(pipe.fileno(), size_flag, 1 << 20)
+
+
+class _Reader:
+    """Counts the bytes read through it (the dump's plain size, for restore staging) and
+    shows each chunk to the tap."""
+
+    def __init__(self, raw: Any, tap: Tap | None) -> None:
+        self.raw, self.tap, self.count = raw, tap, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self.raw.read(size)
+        self.count += len(data)
+        if self.tap is not None and data:
+            self.tap(data)
+        return data
