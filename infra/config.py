@@ -91,6 +91,7 @@ class Network:
     # how functions and tasks in these subnets reach AWS APIs: "endpoints" (the stack creates
     # VPC endpoints) or "nat" (the subnets already route to a NAT gateway)
     egress: str = "endpoints"
+    route_table_ids: tuple[str, ...] = ()  # one per subnet: where the S3 gateway endpoint goes
 
 
 @dataclass(frozen=True)
@@ -540,6 +541,16 @@ def _network(value: Any) -> Network | None:
     if len(lists["availability_zones"]) != len(lists["subnet_ids"]):
         raise ConfigurationError("network.availability_zones",
                                  "must name one zone per subnet, in the same order", fix)
+    routes = value.get("route_table_ids", [])
+    if not isinstance(routes, list) or not all(
+            isinstance(r, str) and re.fullmatch(r"rtb-[0-9a-f]{8,17}", r) for r in routes):
+        raise ConfigurationError("network.route_table_ids", f"{routes!r} is not a list of ids",
+                                 "list each subnet's route table, rtb-...")
+    if egress == "endpoints" and len(routes) != len(lists["subnet_ids"]):
+        raise ConfigurationError("network.route_table_ids",
+                                 "must name one route table per subnet, in the same order",
+                                 "the S3 gateway endpoint is added to these route tables")
     return Network(vpc_id=vpc_id, subnet_ids=lists["subnet_ids"],
                    availability_zones=lists["availability_zones"],
-                   security_group_ids=lists["security_group_ids"], egress=egress)
+                   security_group_ids=lists["security_group_ids"], egress=egress,
+                   route_table_ids=tuple(routes))

@@ -18,6 +18,8 @@ from infra.alerts import Alerts
 from infra.backup_workflow import BackupWorkflow
 from infra.config import BackstopConfig, Scope
 from infra.container_runner import ContainerRunner
+from infra.endpoints import VpcEndpoints
+from infra.fleet import FleetBackup
 from infra.functions import Functions, Placement
 from infra.monitoring import Monitoring
 from infra.nag import (
@@ -62,6 +64,10 @@ class BackstopStack(cdk.Stack):
         restore = config.restore
         scratch = ScratchNetwork(self, "Scratch", network=functions.network,
                                  log_retention_days=config.log_retention_days)
+        if functions.network is not None and config.network is not None \
+                and config.network.egress == "endpoints":
+            VpcEndpoints(self, "Endpoints", placement=functions.network,
+                         clients=[*functions.network.security_groups, scratch.client_sg])
 
         limits = {"BACKUP_SECONDS": str(config.backup_function.timeout_seconds),
                   "BACKUP_TASK_SECONDS": str(int(container_backup_timeout.to_seconds()))}
@@ -193,12 +199,15 @@ class BackstopStack(cdk.Stack):
         ScratchSweeper(self, "ScratchSweeper", network=scratch, sweeper_fn=sweeper_fn,
                        state_machines=[verification, manual])
 
+        fleet = FleetBackup(self, "FleetBackup", config=config, backup=workflow.state_machine,
+                            backup_timeout=execution_timeout)
         Schedules(self, "Schedules", config=config, state_machine=workflow.state_machine,
-                  verification=verification)
+                  fleet=fleet.state_machine, classes=fleet.classes, verification=verification)
         Monitoring(self, "Monitoring", config=config, topic=alerts.topic,
                    state_machine=workflow.state_machine, rpo_check_fn=rpo_fn,
                    restore_machines={"RestoreVerification": verification,
                                      "ManualRestore": manual},
+                   fleet_machines={"FleetBackup": fleet.state_machine},
                    scratch_age_limit_hours=workflow_hours + restore.max_keep_hours + 1,
                    functions={"Validate": validate_fn, "Backup": backup_fn, "Check": check_fn,
                               "RpoCheck": rpo_fn, "RestorePlan": plan_fn, "Restore": restore_fn,
@@ -210,6 +219,9 @@ class BackstopStack(cdk.Stack):
         self.manual_restore_state_machine = manual
         cdk.CfnOutput(self, "BackupBucketName", value=storage.bucket.bucket_name)
         cdk.CfnOutput(self, "BackupStateMachineArn", value=workflow.state_machine.state_machine_arn)
+        cdk.CfnOutput(self, "FleetBackupStateMachineArn",
+                      value=fleet.state_machine.state_machine_arn,
+                      description="The schedules start this: every database on a schedule")
         cdk.CfnOutput(self, "RestoreVerificationStateMachineArn",
                       value=verification.state_machine_arn)
         cdk.CfnOutput(self, "ManualRestoreStateMachineArn", value=manual.state_machine_arn)

@@ -61,6 +61,16 @@ def test_missing_recipients_fail_with_the_key_and_the_fix() -> None:
     ({"network": {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-01234567"],
                   "availability_zones": [], "security_group_ids": ["sg-01234567"]}},
      "backstop:network.availability_zones:"),
+    ({"network": {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-01234567"],
+                  "availability_zones": ["eu-west-1a"], "security_group_ids": ["sg-01234567"]}},
+     "backstop:network.egress:"),
+    ({"network": {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-01234567"],
+                  "availability_zones": ["eu-west-1a"], "security_group_ids": ["sg-01234567"],
+                  "egress": "endpoints"}}, "backstop:network.route_table_ids:"),
+    ({"databases": [{"name": "a", "secret": "s", "runner": "ec2"}]},
+     "backstop:databases[0].runner:"),
+    ({"backup_container": {"cpu": 3}}, "backstop:backup_container.cpu:"),
+    ({"backup_concurrency": 0}, "backstop:backup_concurrency:"),
     ({"replication": {"destination_bucket_arn": "bucket"}},
      "backstop:replication.destination_bucket_arn:"),
     ({"postgres_version": "latest"}, "backstop:postgres_version:"),
@@ -134,7 +144,8 @@ def test_bad_restore_value_names_its_key(recipient_key: str, restore: dict[str, 
 
 def test_scratch_instances_need_a_network_of_two_zones(recipient_key: str) -> None:
     network = {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0"],
-               "availability_zones": ["eu-west-1a"], "security_group_ids": ["sg-01234567"]}
+               "availability_zones": ["eu-west-1a"], "security_group_ids": ["sg-01234567"],
+               "egress": "nat"}
     with pytest.raises(ConfigurationError, match=r"^backstop:network.subnet_ids: scratch RDS"):
         load_config(raw_config(recipient_key, network=network))
 

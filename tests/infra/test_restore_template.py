@@ -129,7 +129,7 @@ def test_a_configured_network_holds_the_scratch_instances(synth_with: Any) -> No
     template = synth_with(network={
         "vpc_id": "vpc-0123456789abcdef0", "subnet_ids": subnets,
         "availability_zones": ["us-east-1a", "us-east-1b"],
-        "security_group_ids": ["sg-0123456789abcdef0"]})
+        "security_group_ids": ["sg-0123456789abcdef0"], "egress": "nat"})
     assert not resources(template, "AWS::EC2::VPC")
     (subnet_group,) = resources(template, "AWS::RDS::DBSubnetGroup").values()
     assert subnet_group["Properties"]["SubnetIds"] == subnets

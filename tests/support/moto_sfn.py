@@ -163,18 +163,34 @@ def deploy(template: dict[str, Any], *, name: str = "backup-workflow") -> Deploy
 
     sfn = boto3.client("stepfunctions", region_name=REGION)
     machines: dict[str, str] = {}
-    for lid, sm in _of_type(template, "AWS::StepFunctions::StateMachine").items():
-        definition = resolve(sm["Properties"]["DefinitionString"], refs, getatts)
-        json.loads(definition)  # fully resolved JSON, or fail here
-        machine_name = name if lid.startswith("BackupWorkflow") else lid
-        machines[lid] = sfn.create_state_machine(name=machine_name, definition=definition,
-                                                 roleArn=role)["stateMachineArn"]
+    pending = _of_type(template, "AWS::StepFunctions::StateMachine")
+    while pending:  # a machine that starts another (the fleet) after the one it starts
+        ready = {lid: sm for lid, sm in pending.items()
+                 if not [r for r in _refs_in(sm["Properties"]["DefinitionString"])
+                         if r in pending and r != lid]}
+        assert ready, f"state machines start each other in a cycle: {sorted(pending)}"
+        for lid, sm in ready.items():
+            definition = resolve(sm["Properties"]["DefinitionString"], refs, getatts)
+            json.loads(definition)  # fully resolved JSON, or fail here
+            machine_name = name if lid.startswith("BackupWorkflow") else lid
+            machines[lid] = refs[lid] = sfn.create_state_machine(
+                name=machine_name, definition=definition, roleArn=role)["stateMachineArn"]
+            del pending[lid]
     (arn,) = [a for lid, a in machines.items() if lid.startswith("BackupWorkflow")]
     (bucket_lid,) = [k for k in _of_type(template, "AWS::S3::Bucket") if k == "BackupBucket"]
     (table_lid,) = _of_type(template, "AWS::DynamoDB::Table")
     (topic_lid,) = _of_type(template, "AWS::SNS::Topic")
     return Deployment(template, arn, refs[bucket_lid], refs[table_lid], refs[topic_lid],
                       {lid: lid for lid in functions}, refs, machines)
+
+
+def _refs_in(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [value["Ref"]] if "Ref" in value else [r for v in value.values()
+                                                       for r in _refs_in(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in _refs_in(v)]
+    return []
 
 
 def _deploy_network(template: dict[str, Any], refs: dict[str, str],
@@ -482,11 +498,12 @@ def _operation(service: str, action: str) -> Any:
 def _install_casing(monkeypatch: Any) -> None:
     """moto replaced the interpreter's ``_normalise_parameters``/``_normalise_response`` with
     no-ops; LocalStack upstream maps Step Functions casing to boto's through the botocore
-    operation shapes, with helpers moto still ships. Put that back for aws-sdk and ECS tasks
-    only (Lambda, DynamoDB, SNS and CloudWatch already share boto's casing)."""
+    operation shapes, with helpers moto still ships. Put that back for aws-sdk, ECS and Step
+    Functions tasks only (Lambda, DynamoDB, SNS and CloudWatch already share boto's casing)."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_aws_sdk,
         state_task_service_ecs,
+        state_task_service_sfn,
     )
 
     def parameters(self: Any, parameters: dict[str, Any], boto_service_name: str | None = None,
@@ -508,12 +525,28 @@ def _install_casing(monkeypatch: Any) -> None:
         monkeypatch.setattr(cls, "_normalise_parameters", parameters)
         monkeypatch.setattr(cls, "_normalise_response", response)
 
+    # Step Functions' own integration (the fleet's startExecution.sync:2): keep its own step
+    # (Input as JSON text), then the casing; ``Output`` comes back as AWS spells it.
+    sfn_cls = state_task_service_sfn.StateTaskServiceSfn
+    own = sfn_cls._normalise_parameters
+
+    def sfn_parameters(self: Any, parameters: dict[str, Any],
+                       boto_service_name: str | None = None,
+                       service_action_name: str | None = None) -> None:
+        own(self, parameters, boto_service_name, service_action_name)
+        parameters_casing(self, parameters, boto_service_name, service_action_name)
+
+    parameters_casing = parameters
+    monkeypatch.setattr(sfn_cls, "_normalise_parameters", sfn_parameters)
+    monkeypatch.setattr(sfn_cls, "_normalise_response", response)
+
 
 def _install_jsonpath_fix(monkeypatch: Any) -> None:
     """moto 5.2.5's ``extract_json`` wraps a match below an array index in a list (a moto-only
     change, getmoto/moto#7825): ``$.DbInstances[0].DbInstanceStatus`` gives ``["available"]``
     and a Choice on it never matches. On AWS only indefinite paths (wildcards, slices,
-    filters, ``..``) give arrays. ``extract_json`` is imported by name into several modules:
+    filters, ``..``) give arrays, empty when nothing matches (moto raises for a filter that
+    matches nothing). ``extract_json`` is imported by name into several modules:
     every binding is replaced."""
     import sys
 
@@ -527,8 +560,8 @@ def _install_jsonpath_fix(monkeypatch: Any) -> None:
 
     def extract_json(path: str, data: Any) -> Any:
         matches = parse(path).find(data)
-        if not matches:
-            if json_path._contains_slice_or_wildcard_array(path):
+        if not matches:  # an indefinite path (a filter too) that matches nothing: []
+            if json_path._contains_slice_or_wildcard_array(path) or indefinite.search(path):
                 return []
             raise json_path.NoSuchJsonPathError(json_path=path, data=data)
         if len(matches) > 1 or isinstance(matches[0].path, Index) or indefinite.search(path):

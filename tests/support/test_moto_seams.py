@@ -123,6 +123,38 @@ def test_calls_a_handler_makes_are_recorded_by_who_made_them(
     assert "_make_api_call" in vars(botocore.client.BaseClient)
 
 
+def test_a_nested_execution_reports_its_output_as_aws_does(
+        account: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    moto_sfn.install_service_fidelity(monkeypatch)
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    role = "arn:aws:iam::123456789012:role/r"
+    child = sfn.create_state_machine(name="child", roleArn=role, definition=json.dumps({
+        "StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {
+            "got.$": "$.item"}, "End": True}}}))["stateMachineArn"]
+    parent = sfn.create_state_machine(name="parent", roleArn=role, definition=json.dumps({
+        "StartAt": "T", "States": {"T": {
+            "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+            "Parameters": {"StateMachineArn": child, "Input.$": "$"},
+            "ResultSelector": {"got.$": "$.Output.got", "status.$": "$.Status"},
+            "End": True}}}))["stateMachineArn"]
+    execution = moto_sfn.run(parent, {"item": "quotepro"}, timeout=20)
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.output == {"got": "quotepro", "status": "SUCCEEDED"}
+
+
+def test_a_filter_that_matches_nothing_is_an_empty_list(account: None,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    moto_sfn.install_service_fidelity(monkeypatch)
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = sfn.create_state_machine(
+        name="f", roleArn="arn:aws:iam::123456789012:role/r", definition=json.dumps({
+            "StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {
+                "failed.$": "$.results[?(@.ok == false)].database"}, "End": True}}}))
+    execution = moto_sfn.run(machine["stateMachineArn"],
+                             {"results": [{"database": "a", "ok": True}]}, timeout=10)
+    assert execution.output == {"failed": []}
+
+
 def test_retry_sleeps_through_the_module_attribute_the_time_seam_replaces() -> None:
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
