@@ -505,8 +505,10 @@ def _backup_function(raw: Mapping[str, Any]) -> BackupFunction:
             raise ConfigurationError(f"backup_function.{name}", "is not a setting",
                                      "use timeout_seconds, memory_mb, ephemeral_storage_mb")
     return BackupFunction(
-        timeout_seconds=int_setting(value, "timeout_seconds", 900, 60, 900, "backup_function.",
-                             " (Lambda's limit is 15 minutes; larger dumps need a container task)"),
+        # a minute is kept back to stop the dump cleanly (handlers.backup)
+        timeout_seconds=int_setting(value, "timeout_seconds", 900, 180, 900, "backup_function.",
+                                    " (Lambda's limit is 15 minutes; larger dumps run on the "
+                                    "Fargate task)"),
         memory_mb=int_setting(value, "memory_mb", 2048, 128, 10240, "backup_function."),
         ephemeral_storage_mb=int_setting(value, "ephemeral_storage_mb", 512, 512, 10240,
                                   "backup_function."))

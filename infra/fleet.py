@@ -101,5 +101,5 @@ class FleetBackup(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(which),
             timeout=cdk.Duration.minutes(backup_timeout.to_minutes() * rounds),
             tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ERROR,
-                                include_execution_data=False))
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL,
+                                include_execution_data=True))

@@ -165,3 +165,19 @@ def acknowledge_backup_task(*, workflow: IConstruct, runner: IConstruct,
                 "The container's environment holds only non-secret settings (store location, "
                 "secret and parameter names); secrets are read at run time from Secrets "
                 "Manager and never appear in the task definition.")
+
+
+def acknowledge_fleet(fleet: IConstruct, *, backup: IConstruct) -> None:
+    """The fleet workflow starts one backup workflow execution per database and waits."""
+    acknowledge(fleet, "AwsSolutions-IAM5[Resource::*]",
+                "Execution logs (logs:*LogDelivery*) and tracing (xray:*) support no "
+                "resource-level permissions.")
+    stack = cdk.Stack.of(backup)
+    machine = backup.node.default_child
+    assert isinstance(machine, cdk.CfnElement)
+    ref = json.dumps({"Ref": stack.resolve(stack.get_logical_id(machine))},
+                     separators=(",", ":"))
+    acknowledge(fleet, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+                f'<AWS::AccountId>:execution:{{"Fn::Select":[6,{{"Fn::Split":[":",{ref}]}}]}}*]',
+                "startExecution.sync:2 describes and stops the backup workflow's own "
+                "executions, whose names are generated per run.")

@@ -24,6 +24,7 @@ from infra.functions import Functions, Placement
 from infra.monitoring import Monitoring
 from infra.nag import (
     acknowledge_backup_task,
+    acknowledge_fleet,
     acknowledge_functions,
     acknowledge_lock_table,
     acknowledge_restore,
@@ -236,6 +237,7 @@ class BackstopStack(cdk.Stack):
         acknowledge_restore(task_definition=runner.task_definition, runner=runner,
                             workflows=list(workflows.values()), functions=functions,
                             workflow_functions=[plan_fn, restore_fn], prefix=config.prefix)
+        acknowledge_fleet(fleet, backup=workflow.state_machine)
         acknowledge_backup_task(workflow=workflow, runner=backup_runner,
                                 task_definition=backup_runner.task_definition,
                                 prefix=config.prefix)

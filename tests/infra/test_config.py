@@ -18,7 +18,7 @@ def test_cdk_json_defaults_load(recipient_key: str) -> None:
     (db,) = config.databases
     assert (db.name, db.secret, db.schedules) == ("quotepro", "backstop/quotepro",
                                                   ("daily", "weekly", "monthly"))
-    assert (config.rpo_hours, config.rto_minutes, config.collapsed_fraction) == (24, 60, 0.5)
+    assert (config.rpo_hours, config.rto_minutes, config.collapsed_fraction) == (28, 60, 0.5)
     assert config.retention.days("daily") == 7 and config.retention.days("manual") is None
     assert config.retention.days("pre-migration") is None
     assert config.architecture == "arm64" and config.network is None
@@ -97,11 +97,11 @@ def test_command_line_values_are_decoded(recipient_key: str) -> None:
 def test_a_config_file_overrides_context(tmp_path: Path, recipient_key: str) -> None:
     (tmp_path / "ops.asc").write_text(recipient_key)
     (tmp_path / "prod.json").write_text(json.dumps({
-        "backstop:rpo_hours": 6, "recipients": ["file:ops.asc"],
+        "backstop:rpo_hours": 30, "recipients": ["file:ops.asc"],
         "databases": [{"name": "billing", "secret": "prod/billing"}]}))
     context = {**cdk_json_context(), "backstop:config_file": "prod.json"}
     config = load_config(raw_from_context(context.get, base_dir=tmp_path), base_dir=tmp_path)
-    assert config.rpo_hours == 6
+    assert config.rpo_hours == 30
     assert [db.name for db in config.databases] == ["billing"]
     assert config.recipients == (recipient_key.strip() + "\n",)
 

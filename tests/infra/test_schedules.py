@@ -26,7 +26,7 @@ def test_one_rule_per_schedule_starts_the_fleet(template: dict[str, Any], retent
     (rule,) = [r for r in _rules(template).values() if r.get("ScheduleExpression") == cron]
     assert rule["State"] == "ENABLED"
     (target,) = rule["Targets"]
-    assert target["Arn"] == {"Ref": "FleetBackupStateMachine5D0E8B08"}
+    assert target["Arn"] == {"Ref": "FleetBackupStateMachine75AEF4B7"}
     assert json.loads(target["Input"]) == {"retention": retention}
 
 
