@@ -42,7 +42,7 @@ def is_full(scope: Mapping[str, Any], declared: Mapping[str, Any] | None = None)
     """Does a backup of this scope protect the database? Its whole data and schema (mode full,
     no include list, nothing excluded beyond what the configuration excludes), or exactly the
     scope the database's configuration declares."""
-    if declared is not None and _same_scope(scope, declared):
+    if declared is not None and same_scope(scope, declared):
         return True
     if scope.get("mode", "full") != "full":
         return False
@@ -53,7 +53,7 @@ def is_full(scope: Mapping[str, Any], declared: Mapping[str, Any] | None = None)
                for key in ("exclude_tables", "exclude_schemas"))
 
 
-def _same_scope(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+def same_scope(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     def norm(s: Mapping[str, Any]) -> dict[str, Any]:
         return {k: sorted(v) if isinstance(v, list | tuple) else v for k, v in s.items() if v}
     return norm(a) == norm(b)
