@@ -64,7 +64,8 @@ def _previous(store: ObjectStore, manifest: Manifest) -> Manifest | None:
     scope = index.backup_entry(manifest)["scope"]
     entry = next((b for b in doc["backups"]
                   if b.get("status") == DONE and b.get("id") not in (None, manifest.id)
-                  and index.same_scope(b["scope"], scope) and b["started_at"] <= manifest.started_at.isoformat()),
+                  and index.same_scope(b["scope"], scope)
+                  and b["started_at"] <= manifest.started_at.isoformat()),
                  None)
     if entry is None:
         return None
