@@ -185,21 +185,6 @@ def test_confirmed_schema_only_restore_over_a_drifted_database(prepared, user, t
 # -- scoped backups restore on their own ------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["names", "rental"])
-def test_a_data_only_backup_reloads_only_its_tables(prepared, user, targets, name):
-    made = prepared(name)
-    target = targets.copy(name, drift=True)
-    selected = set(made.corpus.data_pair)
-    before = capture(target)
-    result = user.restore(made.backup("data-only"), target, "data-only", "--confirm",
-                          target.dbname)
-    after = capture(target)
-    judge(f"{name}: data-only backup of {', '.join(sorted(selected))} over a drifted copy",
-          result, oracle.differences(made.snapshot, after, only=selected, kinds=DATA)
-          + oracle.differences(before, after, exclude=selected)
-          + oracle.differences(before, after, only=selected, kinds=SCHEMA))
-
-
 @pytest.mark.parametrize("name", ["names", "partitions", "rental"])
 def test_a_schema_only_backup_restores_the_schema(prepared, user, targets, name):
     made = prepared(name)
