@@ -69,6 +69,8 @@ class BackstopStack(cdk.Stack):
                 "BACKUP_LOCATION": location,
                 "DATABASE_SECRETS": json.dumps(config.database_secrets(), separators=(",", ":")),
                 "DATABASE_CHECKS": json.dumps(config.database_checks(), separators=(",", ":")),
+                "DATABASE_PROFILES": json.dumps(config.database_profiles(),
+                                                separators=(",", ":")),
                 "RECIPIENT_KEY_PARAMETERS": recipients.names()},
             timeout=backup_timeout, memory_mb=config.backup_function.memory_mb,
             ephemeral_storage_mb=config.backup_function.ephemeral_storage_mb, pgtools=True)

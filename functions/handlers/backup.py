@@ -23,7 +23,9 @@ tracer = Tracer()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event)
     request = dataclasses.replace(
-        request, checks=_runtime.database_checks().get(request.database, {}))
+        request, checks=_runtime.database_checks().get(request.database, {}),
+        scope=dataclasses.replace(request.scope, profile=_runtime.database_profiles().get(
+            request.database, "plain")))
     connection = Connection.from_secret(_runtime.secret_for(request.database),
                                         client=_runtime.client("secretsmanager"))
     manifest = run_backup(request, connection=connection, store=_runtime.store(),
