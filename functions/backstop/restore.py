@@ -152,21 +152,6 @@ def check_object(store: ObjectStore, manifest: Manifest, private_key: str) -> No
         _decrypt(store, manifest, private_key, sink)
 
 
-LAMBDA_TMP_BYTES = 10 * 1024**3
-LAMBDA_RESTORE_SECONDS = 12 * 60  # of Lambda's 15 minutes; the rest is checks and margin
-
-
-def runner_for(manifest: Manifest, *, restore_mb_s: float,
-               tmp_bytes: int = LAMBDA_TMP_BYTES,
-               seconds: float = LAMBDA_RESTORE_SECONDS) -> str:
-    """'lambda' when the staged dump fits in Lambda's /tmp and the restore fits in its time
-    limit at the measured throughput, else 'container' (the same code on ECS Fargate)."""
-    plain = int(manifest.dump.get("plain_size", 0))
-    fits_disk = plain * STAGING_HEADROOM <= tmp_bytes
-    fits_time = plain / (restore_mb_s * 1e6) <= seconds
-    return "lambda" if fits_disk and fits_time else "container"
-
-
 class _Tee:
     """A file-like sink that also shows every chunk to a tap."""
 
@@ -422,7 +407,8 @@ class _Restore:
                                       with_data=self.mode == "tables", with_schema=True,
                                       prerequisites=True)
             self.skipped += [{"entry": rules.name(e), "reason": "links to a table not restored"}
-                             for e in selected.links]
+                             for e in selected.links if e.desc != "FK CONSTRAINT"
+                             or entries.foreign_key_ends(e)[0] in chosen]
             run.whole(selected.entries, clean=False)
         else:
             self._tables_in_use(entries, run, chosen, present, partitions)
@@ -480,16 +466,14 @@ class _Restore:
         links = [*(created.links if created else []), *refilled.links]
         with self.target.connect(autocommit=True) as conn:
             reachable = {r.table for r in tbl.relations(conn, tbl.schemas(conn))} | set(chosen)
-            usable = []
+            usable = []  # a restored table's own foreign keys to other tables
             for link in links:
                 ends = entries.foreign_key_ends(link) if link.desc == "FK CONSTRAINT" else None
-                if ends and ends[0] in chosen and ends[1] in reachable:
+                if not ends or ends[0] not in chosen:
+                    continue  # another table's key: the target's own was set aside and kept
+                if ends[1] in reachable:
                     usable.append(link)
-                elif ends and ends[0] not in chosen:
-                    self.skipped.append({"entry": rules.name(link), "reason": (
-                        f"belongs to {ends[0] and ends[0].qualified}, which was not restored "
-                        "(the target's own keys were kept)")})
-                elif ends:
+                else:
                     self.skipped.append({"entry": rules.name(link), "reason": (
                         f"references {ends[1] and ends[1].qualified}, which is neither "
                         "restored nor in the target")})

@@ -121,8 +121,9 @@ def test_malformed_times_are_refused_by_argparse(capsys):
     assert "not an ISO time" in capsys.readouterr().err
 
 
-def test_check_proves_an_existing_database_read_only(pg, db, gpg_keys, tmp_path, monkeypatch,
-                                                      capsys):
+@pytest.fixture
+def backed_up(pg, db, gpg_keys, tmp_path, monkeypatch) -> str:
+    """A backup of `db` in a store (returned), the private key in BACKSTOP_PRIVATE_KEY."""
     public, private = tmp_path / "public.asc", tmp_path / "private.asc"
     public.write_text(gpg_keys.public)
     private.write_text(gpg_keys.private)
@@ -131,6 +132,11 @@ def test_check_proves_an_existing_database_read_only(pg, db, gpg_keys, tmp_path,
     monkeypatch.setenv("BACKSTOP_PRIVATE_KEY", str(private))
     assert main(["backup", "--store", store, "--database", "quotepro", "--quiet",
                  "--recipient-key", str(public)]) == 0
+    return store
+
+
+def test_check_proves_an_existing_database_read_only(pg, db, backed_up, monkeypatch, capsys):
+    store = backed_up
     monkeypatch.setenv("BACKSTOP_TARGET_URL", pg.url(db.dbname))
 
     assert main(["check", "latest", "--database", "quotepro", "--store", store]) == 0
@@ -145,16 +151,9 @@ def test_check_proves_an_existing_database_read_only(pg, db, gpg_keys, tmp_path,
     assert "different contents" in out
 
 
-def test_bad_restore_input_is_refused_before_anything_happens(pg, db, gpg_keys, tmp_path,
-                                                              monkeypatch, capsys):
-    public, private = tmp_path / "public.asc", tmp_path / "private.asc"
-    public.write_text(gpg_keys.public)
-    private.write_text(gpg_keys.private)
-    store = str(tmp_path / "backups")
-    monkeypatch.setenv("BACKSTOP_DATABASE_URL", pg.url(db.dbname))
-    monkeypatch.setenv("BACKSTOP_PRIVATE_KEY", str(private))
-    assert main(["backup", "--store", store, "--database", "quotepro", "--quiet",
-                 "--recipient-key", str(public)]) == 0
+def test_bad_restore_input_is_refused_before_anything_happens(pg, backed_up, monkeypatch,
+                                                              capsys):
+    store = backed_up
     target = pg.database(empty=True)
     monkeypatch.setenv("BACKSTOP_TARGET_URL", pg.url(target.dbname))
     base = ["restore", "latest", "--database", "quotepro", "--store", store]
