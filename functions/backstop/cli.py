@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from backstop import catalog, crypto, health, leftovers, names, processes, restore
+from backstop import catalog, crypto, health, leftovers, names, processes, profiles, restore
 from backstop.backup import FINGERPRINT_LIMIT, BackupRequest, run_backup
 from backstop.connection import Connection
 from backstop.errors import (
@@ -118,6 +118,9 @@ def parser() -> argparse.ArgumentParser:
                         help="only these schemas (repeat, or comma-separated)")
     backup.add_argument("--exclude-schema", action="append", default=[], metavar="NAME",
                         help="leave out these schemas entirely")
+    backup.add_argument("--profile", choices=tuple(profiles.PROFILES), default="plain",
+                        help="what the source is: plain (every schema) or supabase (what a "
+                             "Supabase project's owner means by the database; docs/supabase.md)")
     backup.add_argument("--retention", choices=RETENTION_CLASSES, default="manual")
     backup.add_argument("--reason", default="manual backup", type=reason,
                         help=f"why (at most {MAX_REASON} characters)")
@@ -285,7 +288,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         database=args.database or connection.dbname, retention=args.retention,
         reason=args.reason,
         scope=Scope(args.scope, split(args.table), split(args.exclude_table),
-                    split(args.schema), split(args.exclude_schema)),
+                    split(args.schema), split(args.exclude_schema), args.profile),
         checks=checks(args.check))
     keys = read_keys(args.recipient_key, "BACKSTOP_RECIPIENT_KEYS", "recipient key")
     meter = Meter(enabled=not (args.quiet or args.json) and sys.stderr.isatty())

@@ -26,9 +26,12 @@ def show_report(result: dict[str, Any], as_json: bool) -> None:
     print(f"  tables matched   {report['tables_matched']} of {report['tables_checked']}")
     for line in report["problems"]:
         print(f"  PROBLEM          {escape(line)}")
-    for label, key in (("compared", "compared"), ("skipped", "skipped"), ("note", "notes")):
-        for line in report[key]:
-            print(f"  {label:16} {escape(line)}")
+    for line in report["compared"]:
+        print(f"  {'compared':16} {escape(line)}")
+    for skip in report["skipped"]:
+        print(f"  {'skipped':16} {escape(skip['entry'])}: {escape(skip['reason'])}")
+    for line in report["notes"]:
+        print(f"  {'note':16} {escape(line)}")
     print(f"  restore time     {report['restore_seconds']:.1f} s "
           f"({report['throughput_mb_s']:.1f} MB/s), checks {report['verify_seconds']:.1f} s")
     if result.get("pre_restore_backup"):
