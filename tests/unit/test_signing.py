@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from backstop import catalog
+from backstop import catalog, profiles
 from backstop.errors import ConfigError, IntegrityError
 from backstop.manifest import DONE, FAILED, Manifest, Scope, object_key
 from backstop.signing import FileKey, KmsKey, Policy
@@ -153,6 +153,8 @@ def test_the_schema_in_the_docs_is_the_one_applied():
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema == json.loads(catalog.SCHEMA.read_text())
     assert catalog.schema_problems(manifest(status=FAILED, size=0).to_dict()) == []
+    for profile in profiles.PROFILES:  # every value the code writes, the schema accepts
+        assert catalog.schema_problems(manifest(scope=Scope(profile=profile)).to_dict()) == []
 
 
 def test_one_bad_manifest_is_skipped_with_its_name_and_never_latest(store, caplog):
