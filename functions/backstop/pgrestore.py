@@ -14,8 +14,6 @@ Both forms start their programs in a process group of their own and end the whol
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import subprocess
 import tempfile
 import threading
@@ -37,10 +35,11 @@ Feed = Callable[[IO[bytes]], None]  # writes the plain dump into a pipe
 
 @contextlib.contextmanager
 def _list_file(entries: Sequence[Entry]) -> Iterator[str]:
-    with tempfile.NamedTemporaryFile("w", prefix="backstop-list-", suffix=".txt") as handle:
-        handle.write("".join(e.list_line() + "\n" for e in entries))
-        handle.flush()
-        yield handle.name
+    with processes.private_dir("list") as tmp:  # swept at the next start if Backstop is killed
+        path = tmp / "list.txt"
+        with processes.private_file(path) as handle:
+            handle.write("".join(e.list_line() + "\n" for e in entries).encode())
+        yield str(path)
 
 
 def direct(target: Connection, entries: Sequence[Entry], *, dump: Path | None, feed: Feed,
@@ -158,10 +157,7 @@ class _Group:
         self.stderr.close()
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        processes.stop(self.process)
 
     def finish(self, target: Connection, what: str) -> None:
         code = self.process.wait()
