@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from backstop.processes import temp_roots
+from tests.support import procs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,19 +93,14 @@ class Cli:
 
 
 def children(pid: int) -> list[tuple[int, str]]:
-    """Descendants of `pid` (any depth) with their command lines, read from /proc."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                parent = int(stat.rsplit(")", 1)[1].split()[1])
-                args = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
-                table[int(entry)] = (parent, args.decode(errors="replace"))
-    found, frontier = [], {pid}
+    """Descendants of `pid` (any depth) with their command lines."""
+    everyone = procs.table()
+    found: list[tuple[int, str]] = []
+    frontier = {pid}
     while frontier:
-        frontier = {p for p, (parent, _) in table.items() if parent in frontier}
-        found += [(p, table[p][1]) for p in frontier]
+        layer = [p for p in everyone if p.ppid in frontier]
+        found += [(p.pid, p.args) for p in layer]
+        frontier = {p.pid for p in layer}
     return found
 
 
@@ -118,10 +114,8 @@ def leftover_processes(marker: str, *, within: float = 10) -> list[str]:
     which the kernel delivers the parent-death signal and workers notice."""
     deadline = time.monotonic() + within
     while True:
-        rows = subprocess.run(["ps", "-eo", "stat=,args="], capture_output=True,
-                              text=True).stdout.splitlines()
-        live = [r for r in rows if marker in r and not r.startswith("Z")
-                and "ps -eo" not in r]
+        live = [f"{p.pid} {p.args}" for p in procs.live()
+                if marker in p.args and p.pid != os.getpid()]
         if not live or time.monotonic() > deadline:
             return live
         time.sleep(0.2)

@@ -14,6 +14,7 @@ from backstop import health, leftovers, processes
 from backstop.connection import Connection
 from backstop.errors import ConfigError, StoreError, escape, scrub
 from backstop.store import LocalStore
+from tests.support import procs
 
 
 def test_the_scrubber_cannot_fail_and_hides_every_remembered_secret():
@@ -179,9 +180,7 @@ def test_children_get_only_what_they_need(monkeypatch):
 def test_a_child_group_is_killed_as_a_whole():
     process = processes.popen(["sh", "-c", "sleep 60 & sleep 60 & wait"])
     time.sleep(0.3)
-    grandchildren = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True,
-                                   text=True).stdout.split()
-    assert len(grandchildren) >= 3
+    assert len(live_in_group(process.pid, within=0)) >= 3  # sh and its two sleeps
     processes.stop(process)
     assert live_in_group(process.pid, within=5) == []
 
@@ -190,9 +189,7 @@ def live_in_group(pgid: int, *, within: float) -> list[str]:
     """Processes of a group that are still running (not zombies) after up to `within` s."""
     deadline = time.monotonic() + within
     while True:
-        rows = subprocess.run(["ps", "-eo", "pgid=,stat=,pid="], capture_output=True,
-                              text=True).stdout.splitlines()
-        live = [r for r in rows if r.split()[0] == str(pgid) and not r.split()[1].startswith("Z")]
+        live = [f"{p.pid} {p.args}" for p in procs.live() if p.pgid == pgid]
         if not live or time.monotonic() > deadline:
             return live
         time.sleep(0.1)
