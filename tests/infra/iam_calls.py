@@ -20,6 +20,7 @@ SECRET = "secretsmanager:GetSecretValue"
 RECIPIENTS = "ssm:GetParameters"
 TOKEN = frozenset({"stepfunctions:SendTaskSuccess", "stepfunctions:SendTaskFailure"})
 SWEEP = frozenset({"rds:DescribeDBInstances", "rds:DeleteDBInstance"})
+SIGN, CHECK_SIGNATURE = "kms:GenerateMac", "kms:VerifyMac"  # manifest signatures: signing.py
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,34 +40,48 @@ NO_SECRET = "reads no secret (the shared runtime module reads them for other han
 NO_RECIPIENTS = "encrypts nothing (the shared runtime module reads recipients for others)"
 NOT_SWEEPER = "scratch.py's sweeper calls, reached only by the sweeper"
 NOT_TASK = "only the Fargate tasks report with a task token"
+NOT_SIGNING = "checks manifests' signatures, never signs one (it writes no manifest)"
+NO_MANIFESTS = "reads no manifest, so checks no signature"
+GPG = ("python-gnupg's list_keys, encrypt and decrypt, named like KMS operations; the only "
+       "KMS client is signing.py's")
+GPG_ENCRYPT = _each({"kms:ListKeys", "kms:Encrypt"}, GPG)
+GPG_ALL = _each({"kms:ListKeys", "kms:Encrypt", "kms:Decrypt"}, GPG)
 
 ROLES: dict[str, Role] = {
-    "FunctionsValidateRole": Role("handlers.validate", frozenset({"s3:GetObject"}), {
-        **_each(S3_WRITE, READS_ONLY),
+    "FunctionsValidateRole": Role("handlers.validate", frozenset({"s3:GetObject",
+                                                                  CHECK_SIGNATURE}), {
+        **_each(S3_WRITE, READS_ONLY), SIGN: NOT_SIGNING, **GPG_ENCRYPT,
         "s3:ListObjectsV2": "reads the database's one index object, never lists",
         SECRET: NO_SECRET, RECIPIENTS: NO_RECIPIENTS}),
     "FunctionsBackupRole": Role(
-        "handlers.backup", S3_WRITE | {"s3:GetObject", SECRET, RECIPIENTS}, {
+        "handlers.backup", S3_WRITE | {"s3:GetObject", SECRET, RECIPIENTS, SIGN,
+                                       CHECK_SIGNATURE}, {
             "s3:ListObjectsV2": "a backup writes its object, manifest and index; it lists "
-                                "nothing"}),
-    "FunctionsCheckRole": Role("handlers.check", S3_READ, {
-        **_each(S3_WRITE, READS_ONLY), SECRET: NO_SECRET, RECIPIENTS: NO_RECIPIENTS}),
+                                "nothing", **GPG_ENCRYPT}),
+    "FunctionsCheckRole": Role("handlers.check", S3_READ | {CHECK_SIGNATURE}, {
+        **_each(S3_WRITE, READS_ONLY), SECRET: NO_SECRET, RECIPIENTS: NO_RECIPIENTS,
+        SIGN: NOT_SIGNING}),
     "FunctionsRpoCheckRole": Role(
-        "handlers.rpo", S3_READ | {"s3:PutObject"}, {
+        "handlers.rpo", S3_READ | {"s3:PutObject", CHECK_SIGNATURE}, {
             **_each(S3_STREAM, "the index is one small put, never a multipart upload"),
-            SECRET: NO_SECRET, RECIPIENTS: NO_RECIPIENTS}),
-    "FunctionsRestorePlanRole": Role("handlers.plan", S3_READ | {SECRET}, {
+            SECRET: NO_SECRET, RECIPIENTS: NO_RECIPIENTS, SIGN: NOT_SIGNING}),
+    "FunctionsRestorePlanRole": Role("handlers.plan", S3_READ | {SECRET, CHECK_SIGNATURE}, {
         **_each(S3_WRITE, "plans only: the object is checked by reading it"),
-        RECIPIENTS: NO_RECIPIENTS, **_each(SWEEP, NOT_SWEEPER)}),
-    "FunctionsRestoreRole": Role("handlers.restore", ALL_S3 | {SECRET, RECIPIENTS}, {}),
+        RECIPIENTS: NO_RECIPIENTS, **_each(SWEEP, NOT_SWEEPER), SIGN: NOT_SIGNING,
+        **GPG_ALL}),
+    "FunctionsRestoreRole": Role(
+        "handlers.restore", ALL_S3 | {SECRET, RECIPIENTS, SIGN, CHECK_SIGNATURE}, GPG_ALL),
     "FunctionsScratchSweeperRole": Role("handlers.sweep", SWEEP, {
-        **_each(ALL_S3, NO_STORE), SECRET: NO_SECRET, RECIPIENTS: NO_RECIPIENTS}),
+        **_each(ALL_S3, NO_STORE), SECRET: NO_SECRET, RECIPIENTS: NO_RECIPIENTS,
+        **_each({SIGN, CHECK_SIGNATURE}, NO_MANIFESTS)}),
     "BackupRunnerTaskTaskRole": Role(
-        "handlers.task", S3_WRITE | TOKEN | {"s3:GetObject", SECRET, RECIPIENTS}, {
+        "handlers.task",
+        S3_WRITE | TOKEN | {"s3:GetObject", SECRET, RECIPIENTS, SIGN, CHECK_SIGNATURE}, {
             "s3:ListObjectsV2": "the backup job lists nothing (listing is the restore "
-                                "job's, which runs in the restore task)"}),
-    "RestoreRunnerTaskTaskRole": Role("handlers.task", ALL_S3 | TOKEN | {SECRET, RECIPIENTS},
-                                      {}),
+                                "job's, which runs in the restore task)", **GPG_ALL}),
+    "RestoreRunnerTaskTaskRole": Role(
+        "handlers.task", ALL_S3 | TOKEN | {SECRET, RECIPIENTS, SIGN, CHECK_SIGNATURE},
+        GPG_ALL),
 }
 
 # Dependent actions (AWS's service authorization data) a state machine does not need, and the
