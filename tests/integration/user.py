@@ -56,7 +56,8 @@ class User:
     def __init__(self, store: Path, public_key: Path, private_key: Path) -> None:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "BACKSTOP_"))}
         self.env.update(BACKSTOP_STORE=str(store), BACKSTOP_RECIPIENT_KEYS=str(public_key),
-                        BACKSTOP_PRIVATE_KEY=str(private_key))
+                        BACKSTOP_PRIVATE_KEY=str(private_key),  # and the manifests' key:
+                        BACKSTOP_SIGNING_KEY_FILE=os.environ["BACKSTOP_SIGNING_KEY_FILE"])
 
     def run(self, *args: str, source: Connection | None = None,
             target: Connection | None = None, scratch: Connection | None = None) -> Result:
