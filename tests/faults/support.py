@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -125,6 +126,18 @@ def own_temp_dirs() -> list[Path]:
     return [p for root in temp_roots() for p in root.glob("backstop-[0-9]*-*")]
 
 
+def orphans() -> list[str]:
+    """What Backstop processes that are gone left: private directories (keyrings,
+    passfiles, staged dumps) and gpg-agents serving a keyring there. Live processes' own
+    (other tests on this machine) are not orphans."""
+    left = [str(d) for d in own_temp_dirs() if not _alive(int(d.name.split("-")[1]))]
+    for process in procs.live():
+        owner = re.search(r"--homedir \S*/backstop-(\d+)-gpg-", process.args)
+        if owner and "gpg-agent" in process.args and not _alive(int(owner.group(1))):
+            left.append(f"{process.pid} {process.args}")
+    return left
+
+
 @dataclasses.dataclass
 class StoreState:
     files: dict[str, str]
@@ -172,9 +185,7 @@ def assert_held(result: Result, *, code: int | tuple[int, ...], says: str, secre
             assert not any(s.encode() in data for s in secrets), key
     if marker is not None:
         assert leftover_processes(marker) == []
-    for directory in own_temp_dirs():  # no live keyring, passfile or staged dump of a dead run
-        pid = int(directory.name.split("-")[1])
-        assert pid == os.getpid() or _alive(pid), directory
+    assert orphans() == []  # no keyring, agent, passfile or staged dump of a dead run
 
 
 def _alive(pid: int) -> bool:

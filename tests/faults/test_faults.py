@@ -23,7 +23,7 @@ from tests.faults.support import (
     assert_held,
     leftover_processes,
     moto_server,
-    own_temp_dirs,
+    orphans,
     running,
     silent_listener,
 )
@@ -53,7 +53,7 @@ def test_a_backup_stopped_while_dumping(setup, pg, sig, code, says):
         assert result.code == code and result.err == ""
         follow = cli.run("backup", "--database", "quotepro", "--quiet")
         assert follow.code == 0, follow.err
-        assert own_temp_dirs() == []
+        assert orphans() == []
         assert leftover_processes(db.dbname) == []
         return
     assert_held(result, code=code, says=says, secrets=cli.secrets, store=store, before=before,
@@ -66,11 +66,12 @@ def test_verify_killed_while_decrypting_leaves_nothing_the_next_run_keeps(setup,
     result = cli.hurt(["verify", "latest", "--database", "quotepro"], running("--decrypt"),
                       signal.SIGKILL)
     assert result.code == -9
-    assert scratch_databases(pg)  # the killed run could not drop it ...
+    assert scratch_databases(pg)  # the killed run could not drop it, nor its keyring ...
+    assert [o for o in orphans() if "gpg-agent" in o]  # ... nor stop the agent serving it
     follow = cli.run("verify", "latest", "--database", "quotepro")
     assert follow.code == 0, follow.err
-    assert scratch_databases(pg) == []  # ... the next one did, and its own
-    assert own_temp_dirs() == []
+    assert scratch_databases(pg) == []  # ... the next one did all of it, and its own
+    assert orphans() == []
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
