@@ -5,16 +5,29 @@ The password stays inside this object (hidden from repr) and leaves it only thro
 Every other libpq parameter in a URL (`connect_timeout`, `sslrootcert`, `keepalives_idle`,
 `options`, ...) is kept and passed on; what the URL leaves out gets Backstop's bounded
 defaults (`timeouts.py`), so no network wait is unbounded.
+
+`sslrootcert` is the file of the CA certificates that `sslmode=verify-full` checks the server
+against (Supabase's CA, RDS's bundle). A secret holds the certificates themselves (a function
+has no files of its own): they are written to a file named by their digest, in a directory
+only this process can write to (a certificate file planted in a shared directory would choose
+which servers are trusted).
+
+Supabase's transaction pooler (port 6543 of its pooler host) is refused: it gives each
+transaction any server connection, so pg_dump's session settings and the exported snapshot a
+backup reads do not hold there. The session pooler (port 5432) keeps one server connection per
+client.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -25,10 +38,10 @@ from backstop import processes, timeouts
 from backstop.errors import ConfigError, SourceError, remember_secret, scrub
 
 # Parameters with a field of their own; every other libpq parameter travels in `params`.
-_FIELDS = ("host", "port", "dbname", "user", "sslmode", "password")
+_FIELDS = ("host", "port", "dbname", "user", "sslmode", "password", "sslrootcert")
 _USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")
 SUPABASE_POOLER = ".pooler.supabase.com"
-SUPABASE_TRANSACTION_PORT = 6543
+TRANSACTION_POOLER_PORT = 6543
 
 SESSION = {"DateStyle": "ISO", "IntervalStyle": "postgres", "TimeZone": "UTC",
            "extra_float_digits": "1", "bytea_output": "hex", "client_encoding": "UTF8",
@@ -43,16 +56,16 @@ class Connection:
     port: int = 5432
     sslmode: str = "prefer"
     password: str | None = dataclasses.field(default=None, repr=False)
+    sslrootcert: str | None = None  # a file of CA certificates (sslmode verify-ca/-full)
     params: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         remember_secret(self.password)
-        if (self.host.lower().endswith(SUPABASE_POOLER)
-                and self.port == SUPABASE_TRANSACTION_PORT):
+        if self.port == TRANSACTION_POOLER_PORT and self.host.lower().endswith(SUPABASE_POOLER):
             raise ConfigError(
                 f"{self.host}:{self.port} is Supabase's transaction pooler, which cannot hold "
-                "the snapshot a backup reads in; use the session pooler (the same host, port "
-                "5432) or the direct connection")
+                "a dump's session and snapshot; use the session pooler: the same host on "
+                "port 5432 (docs/supabase.md)")
 
     @classmethod
     def from_url(cls, url: str) -> Connection:
@@ -76,6 +89,7 @@ class Connection:
             user=params.get("user") or "postgres",
             sslmode=params.get("sslmode") or "prefer",
             password=params.get("password") or None,
+            sslrootcert=params.get("sslrootcert") or None,
             params={k: v for k, v in params.items() if k not in _FIELDS},
         )
 
@@ -104,6 +118,8 @@ class Connection:
                 user=str(data["username"]),
                 sslmode=str(data.get("sslmode", "require")),
                 password=str(data["password"]),
+                sslrootcert=_ca_file(str(data["sslrootcert"])) if data.get("sslrootcert")
+                else None,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(
@@ -121,6 +137,8 @@ class Connection:
             "application_name": "backstop", **timeouts.libpq_defaults(), **self.params,
             "host": self.host, "port": str(self.port), "dbname": self.dbname,
             "user": self.user, "sslmode": self.sslmode}
+        if self.sslrootcert:
+            params["sslrootcert"] = self.sslrootcert
         return make_conninfo("", **params)
 
     def describe(self) -> str:
@@ -164,6 +182,22 @@ class Connection:
                     handle.write(f"*:*:*:*:{escaped}\n")
                 env["PGPASSFILE"] = passfile
             yield env
+
+
+_ca_dir: list[Path] = []  # this process's private directory for CA files, made on first need
+
+
+def _ca_file(pem: str) -> str:
+    """The secret's CA certificates (PEM) as a file libpq can read, named by their digest."""
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise ConfigError("the database secret's sslrootcert is not PEM certificates; paste "
+                          "the CA certificate file's text (-----BEGIN CERTIFICATE----- ...)")
+    if not _ca_dir:
+        _ca_dir.append(processes.make_private_dir("ca"))
+    path = _ca_dir[0] / f"{hashlib.sha256(pem.encode()).hexdigest()[:16]}.pem"
+    with contextlib.suppress(FileExistsError), processes.private_file(path) as out:
+        out.write(pem.encode())
+    return str(path)
 
 
 def _url_secrets(url: str) -> list[str]:
