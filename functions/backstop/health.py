@@ -6,11 +6,15 @@ runs the operator's checks again and compares. A manifest read back supplies val
 SQL. Each query is parsed (pglast, PostgreSQL's own parser) and must be one plain SELECT: no
 data-modifying WITH, no SELECT INTO, no row locks, none of the functions below that reach
 outside the database or change settings. It then runs in a read-only transaction that is
-rolled back, as the role ROLE, which can read data and do nothing else.
+rolled back, as the role ROLE, which can read data and do nothing else. Where the connecting
+role may not set ROLE up (a managed server's owner without the right to grant
+pg_read_all_data, such as Supabase's postgres), the checks run as the connecting role, still
+parsed and still read-only, with a warning that gives the statements an administrator runs.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +36,7 @@ _DENIED_PREFIXES = ("pg_read", "pg_ls", "pg_stat_file", "pg_file", "lo_", "dblin
                     "pg_log", "query_to_xml", "cursor_to_xml", "set_config",
                     "txid_", "nextval", "setval", "pg_current_xact")
 _WRITES = ("InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt")
+log = logging.getLogger(__name__)
 ROLE_HOW = (f"CREATE ROLE {ROLE} NOLOGIN; GRANT pg_read_all_data TO {ROLE}; "
             f"GRANT {ROLE} TO <the backup role>")
 
@@ -88,7 +93,7 @@ def _walk(node: Any) -> Iterator[Any]:
 def prepare_role(connection: Connection) -> None:
     """Make sure ROLE exists and the connecting role may become it (autocommit, before the
     backup's or the check's transaction). A role without the right to create it gets the
-    statements to run once."""
+    statements to run once, and the checks run as the connecting role (`run`)."""
     try:
         with connection.connect(autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [ROLE]).fetchone()
@@ -103,9 +108,19 @@ def prepare_role(connection: Connection) -> None:
             if not (member and member[0]):
                 conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(ROLE)))
     except psycopg.Error as exc:
-        raise ConfigError(f"health checks run as role {ROLE}, which {connection.describe()} "
-                          f"could not set up ({connection.scrub(str(exc))}); as an "
-                          f"administrator run: {ROLE_HOW}") from None
+        log.warning("health checks run read-only as %s, not as role %s, which %s could not "
+                    "set up (%s); as an administrator run: %s", connection.user, ROLE,
+                    connection.describe(), connection.scrub(" ".join(str(exc).split())),
+                    ROLE_HOW)
+
+
+def _usable(conn: psycopg.Connection[Any]) -> bool:
+    """ROLE exists, the session may become it, and it can read data."""
+    row = conn.execute(
+        "SELECT pg_has_role(current_user, r.oid, 'MEMBER') AND (current_setting("
+        "'server_version_num')::int < 140000 OR pg_has_role(r.oid, 'pg_read_all_data', "
+        "'MEMBER')) FROM pg_roles r WHERE r.rolname = %s", [ROLE]).fetchone()
+    return bool(row and row[0])
 
 
 def run(conn: psycopg.Connection[Any], checks: Mapping[str, str]) -> dict[str, Any]:
@@ -115,11 +130,13 @@ def run(conn: psycopg.Connection[Any], checks: Mapping[str, str]) -> dict[str, A
     health: dict[str, Any] = {}
     if not checks:
         return health
+    as_role = _usable(conn)
     for name, query in validate_all(checks).items():
         try:
             with conn.transaction(force_rollback=True):
                 conn.execute("SET LOCAL transaction_read_only = on")
-                conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(ROLE)))
+                if as_role:
+                    conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(ROLE)))
                 row = conn.execute(query.encode()).fetchone()
         except psycopg.Error as exc:
             raise ConfigError(f"health check {escape(name)!r} failed: "
