@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from backstop.restore import choose
+from backstop.signing import KmsKey, Policy
 from backstop.store import open_store
 from tests.conftest import server_directory
 from tests.infra.conftest import SECRET_NAME
@@ -76,7 +77,9 @@ def test_a_supabase_source_backs_up_with_its_profile_and_verifies_on_rds(
 
     assert backup.status == "SUCCEEDED", (backup.error, backup.cause)
     assert verification.status == "SUCCEEDED", (verification.error, verification.cause)
-    store = open_store(f"s3://{deployment.bucket}/backstop",
+    signing = Policy(KmsKey(deployment.refs["ManifestSigningKey"],  # the stack's key
+                            client=boto3.client("kms", region_name=moto_sfn.REGION)))
+    store = open_store(f"s3://{deployment.bucket}/backstop", signing=signing,
                        s3_client=boto3.client("s3", region_name=moto_sfn.REGION))
     manifest = choose(store, backup.output["backup"]["id"])
     assert manifest.scope.profile == "supabase"  # from the database's configuration
