@@ -35,6 +35,7 @@ class Entry:
     deps: tuple[int, ...]
     had_data: bool  # a data block follows in the archive (TABLE DATA, BLOBS, ...)
     oid: str | None
+    drop: str | None = None  # the statement that drops what the entry creates
 
     def list_line(self) -> str:
         """This entry's line in a `pg_restore -L` list (only the dump id is read)."""
@@ -126,7 +127,7 @@ def _entries(cur: _Cursor, version: tuple[int, int, int]) -> Iterator[Entry]:
         oid, tag, desc = cur.str(), cur.str(), cur.str()
         section = SECTIONS.get(cur.int(), "none")
         defn = cur.str()
-        cur.str()  # drop statement
+        drop = cur.str()
         cur.str()  # copy statement
         namespace = cur.str()
         cur.str()  # tablespace
@@ -142,7 +143,7 @@ def _entries(cur: _Cursor, version: tuple[int, int, int]) -> Iterator[Entry]:
         cur.take(cur.off_size)
         yield Entry(dump_id=dump_id, desc=desc or "", namespace=namespace, tag=tag or "",
                     owner=owner, section=section, defn=defn, deps=tuple(deps),
-                    had_data=bool(had_dumper) and flag != 3, oid=oid)
+                    had_data=bool(had_dumper) and flag != 3, oid=oid, drop=drop)
 
 
 class Reader:

@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from backstop import archive, pipeline, snapshot
+from backstop import archive, pipeline, signature, snapshot
 from backstop import tables as tbl
 from backstop.connection import Connection
 from backstop.crypto import Keyring
@@ -147,7 +147,18 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
               "archive_version": ".".join(map(str, toc.toc.version)),
               "compression": pipeline.COMPRESSION, "plain_size": stored.plain_size,
               "entries": len(toc.toc.entries)},
-        sequences=toc.toc.sequence_values(), health=health, **recorded)
+        sequences=_held_sequences(toc.toc, recorded, coverage), health=health, **recorded)
+
+
+def _held_sequences(toc: archive.Toc, recorded: dict[str, Any],
+                    coverage: snapshot.Coverage) -> dict[str, Any]:
+    """The sequence values that belong to the rows the archive holds: those of sequences the
+    held tables own, and in a backup of every row also the sequences no table owns. (A
+    partitioned table's sequence serves every partition: only a whole backup holds it.)"""
+    owners = signature.sequence_owners(recorded["schema"]["objects"])
+    held = {r.table for r in coverage.data}
+    return {key: value for key, value in toc.sequence_values().items()
+            if coverage.whole or owners.get(tbl.Table.parse(key)) in held}
 
 
 def run_checks(conn: psycopg.Connection[Any], checks: Mapping[str, str]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from backstop.errors import ConfigError, IntegrityError
-from backstop.tables import TableStats
+from backstop.tables import Catalog, Table, TableStats
 
 SCHEMA_VERSION = 2  # 1: counts and text fingerprints only; read and verified as such
 DONE, FAILED = "DONE", "FAILED"
@@ -124,6 +124,15 @@ class Manifest:
     @property
     def manifest_key(self) -> str:
         return manifest_key(self.key)
+
+    def catalog(self) -> Catalog:
+        """The tables this backup knows, by name, partitioned tables over their partitions."""
+        if not self.relations:  # schema version 1 recorded only the tables with rows
+            return Catalog([t.table for t in self.tables], {})
+        relations = {Table.parse(q): r for q, r in self.relations.items()}
+        return Catalog([t for t, r in relations.items() if r["kind"] == "r"],
+                       {t: Table.parse(r["partition_of"]) for t, r in relations.items()
+                        if r.get("partition_of")})
 
     @property
     def duration_seconds(self) -> float:

@@ -95,9 +95,9 @@ def plan(conn: psycopg.Connection[Any], tables: Sequence[Table], *, emptied: Seq
         if forced:
             before.append(sql.SQL("ALTER TABLE {} NO FORCE ROW LEVEL SECURITY;\n").format(table))
             restore.append(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY;\n").format(table))
-    if emptied:
-        before.append(sql.SQL("TRUNCATE ONLY {};\n").format(
-            sql.SQL(", ").join(t.identifier() for t in emptied)))
+    if emptied:  # ONLY binds to one name: each table's own, never its children's
+        before.append(sql.SQL("TRUNCATE {};\n").format(sql.SQL(", ").join(
+            sql.SQL("ONLY {}").format(t.identifier()) for t in emptied)))
     after_parts: list[sql.Composable] = [foreign_key(
         sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
             Table(s, t).identifier(), sql.Identifier(name), sql.SQL(definition)

@@ -144,6 +144,15 @@ class Catalog:
         children = sorted(t for t, parent in self.partitions.items() if parent == table)
         return [table, *(t for child in children for t in self.subtree(child))]
 
+    def ancestors(self, table: Table) -> list[Table]:
+        """The partitioned tables a partition sits under, nearest first."""
+        parent = self.partitions.get(table)
+        return [] if parent is None else [parent, *self.ancestors(parent)]
+
+    def root(self, table: Table) -> Table:
+        """The topmost partitioned table above a partition; any other table is its own."""
+        return ([table, *self.ancestors(table)])[-1]
+
     def named(self, wanted: Sequence[str], *, where: str) -> list[Table]:
         """Names as typed (`quotes`, `public.quotes`, `other."we.ird"`) -> the tables they
         name, partitioned ones included. A bare name must be unambiguous. `where` names the

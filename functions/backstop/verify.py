@@ -133,7 +133,7 @@ class _Compare:
         self.problems: list[str] = []
         self.compared: list[str] = []
         self.notes: list[str] = []
-        self.owner = _sequence_owners(manifest)
+        self.owner = signature.sequence_owners(manifest.schema.get("objects", {}))
 
     def wanted(self, table: tbl.Table | None) -> bool:
         return self.chosen is None or (table is not None and table in self.chosen)
@@ -203,12 +203,15 @@ class _Compare:
         if (int(row[0]), row[1]) != (want["count"], want["hash"]):
             self.problems.append(f"large objects: {row[0]} with hash {row[1]}, the backup has "
                                  f"{want['count']} with hash {want['hash']}")
-        if oids is not None and self.scope.whole_database:
+        if oids is not None:
             total = self.conn.execute("SELECT count(*) FROM pg_catalog.pg_largeobject_metadata"
                                       ).fetchone()
-            if total and total[0] != want["count"]:
-                self.problems.append(f"large objects: {total[0] - want['count']} not in the "
-                                     "backup")
+            extra = total[0] - want["count"] if total else 0
+            if extra and self.scope.whole_database:
+                self.problems.append(f"large objects: {extra} not in the backup")
+            elif extra:
+                self.notes.append(f"{extra} large object(s) not in the backup were left as "
+                                  "they were")
         self.compared.append("large objects")
 
     def matviews(self) -> None:
@@ -256,8 +259,9 @@ class _Compare:
         dangling = self._dangling_keys(expected)
         if dangling:
             expected = {k: v for k, v in expected.items() if k not in dangling}
-            self.notes.append(f"{len(dangling)} foreign key(s) to tables whose rows this backup "
-                              "does not hold were not restored and not compared")
+            self.notes.append(f"{len(dangling)} foreign key(s) to tables not restored, or "
+                              "whose rows this backup does not hold, were not restored and not "
+                              "compared")
         keys = set(signature.belonging_to(expected, self.chosen))
         extra = set(signature.belonging_to(actual, self.chosen)) - set(expected)
         if self.scope.whole_database:
@@ -274,17 +278,28 @@ class _Compare:
                               "deparses queries differently")
 
     def _dangling_keys(self, expected: dict[str, dict[str, Any]]) -> set[str]:
-        """Foreign keys from tables whose rows a backup of some tables holds, to tables whose
-        rows it does not: the restore leaves them out (restore._without_dangling_keys)."""
-        if self.manifest.scope.is_full or not self.scope.data:
-            return set()
+        """Foreign keys of compared tables that a restore leaves out: to a table that is not
+        in the target (a selection restored into an empty database), or, for a backup of
+        some tables' rows, to a table whose rows it lacks (restore._without_dangling_keys)."""
+        present = {r.table for r in tbl.relations(self.conn, self.manifest.schema["schemas"])}
         held = {t.table for t in self.manifest.tables}
-        return {k for k, v in expected.items() if v.get("references") and v.get("table")
-                and tbl.Table.parse(v["table"]) in held
-                and tbl.Table.parse(v["references"]) not in held}
+        known = self.manifest.catalog()
+        trees = {known.root(t) for t in held}  # a partitioned table's key holds for each part
+        scoped = self.scope.data and not self.manifest.scope.is_full
+        dangling = set()
+        for key, item in expected.items():
+            if not item.get("references") or not item.get("table"):
+                continue
+            table, references = tbl.Table.parse(item["table"]), tbl.Table.parse(
+                item["references"])
+            if self.wanted(table) and (references not in present or (
+                    scoped and known.root(table) in trees and references not in held)):
+                dangling.add(key)
+        return dangling
 
     def integrity(self) -> list[str]:
-        """Constraints and sequences of the compared tables hold."""
+        """Constraints of the compared tables hold. A sequence behind its column is noted:
+        its value is compared with the backup's, and the backup may hold it so."""
         problems = [f"{names.qualified(s, t)}.{c}: constraint left NOT VALID"
                     for s, t, c in self.conn.execute(NOT_VALID).fetchall()
                     if self.wanted(tbl.Table(s, t))]
@@ -312,10 +327,10 @@ class _Compare:
                     sql.Identifier(ss, seq), sql.Identifier(column),
                     sql.Identifier(ts, table))).fetchone()
             if row and row[1] is not None and row[0] < row[1]:
-                problems.append(f"{names.qualified(ss, seq)} is at {row[0]}, behind "
-                                f"{names.qualified(ts, table)}.{column} max {row[1]}")
-        self.compared.append("constraints valid, foreign keys hold, sequences ahead of "
-                             "their columns")
+                self.notes.append(f"{names.qualified(ss, seq)} is at {row[0]}, behind "
+                                  f"{names.qualified(ts, table)}.{column} max {row[1]}: the "
+                                  "next values it gives may collide with rows")
+        self.compared.append("constraints valid, foreign keys hold")
         return problems
 
     def _exists(self, relation: tbl.Table) -> bool:
@@ -330,13 +345,6 @@ def health_problems(conn: psycopg.Connection[Any], manifest: Manifest) -> list[s
     now = run_checks(conn, checks)
     return [f"health check {name}: {now[name]['value']!r}, expected {item['value']!r}"
             for name, item in manifest.health.items() if now[name]["value"] != item["value"]]
-
-
-def _sequence_owners(manifest: Manifest) -> dict[tbl.Table, tbl.Table]:
-    """sequence -> the table that owns it, from the schema signature."""
-    return {tbl.Table.parse(key.split(" ", 1)[1]): tbl.Table.parse(item["table"])
-            for key, item in manifest.schema.get("objects", {}).items()
-            if key.startswith("sequence ") and item.get("table")}
 
 
 def now_iso() -> str:
