@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 RESTORE_MODES = ("full", "tables", "data-only", "schema-only")
 STAGING_HEADROOM = 1.1  # staged dumps need their plain size plus this margin of free space
 SCRIPT_ONLY_BEFORE = 17  # servers older than this get the script form (see pgrestore)
+# A full backup's large objects are the database's: restoring its data replaces the set.
+UNLINK_ALL = "SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata;\n"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -307,6 +309,15 @@ class _Restore:
                               "replace them, confirm with the database name "
                               f"({self.target.dbname!r}); a pre-restore backup of its current "
                               "state is taken first")
+        if self.mode == "full" and occupied and not self.manifest.scope.is_full:
+            held = [t.table for t in self.manifest.tables]
+            known = self.manifest.catalog()  # a partitioned table whose rows are all held too
+            whole = [a for a in dict.fromkeys(a for t in held for a in known.ancestors(t))
+                     if set(known.leaves(a)) <= set(held)]
+            self.chosen, self.tree = held, whole + held
+            self.notes.append("a backup of some tables restores, into a database in use, "
+                              "those tables only")
+            self.mode = "tables"
         wanted = set(self.tree or [t.table for t in self.manifest.tables])
         if self.mode == "data-only":
             missing = sorted(wanted - in_target)
@@ -366,23 +377,17 @@ class _Restore:
             _decrypt(self.store, self.manifest, private_key, pipe)
 
         run = _Runner(self.target, fetched.path, feed, self.request.jobs, old)
-        lo_oids = tuple(entries.large_object_oids())
         partitions = self.manifest.catalog().partitions
-        if self.mode == "full" and occupied and not self.manifest.scope.is_full:
-            self.chosen = self.tree = [t.table for t in self.manifest.tables]
-            self.notes.append("a backup of some tables restores, into a database in use, "
-                              "those tables only")
-            self.mode = "tables"
         if self.mode in ("full", "schema-only") and self.chosen is None:
             data = self.mode == "full"
             picked = entries.everything(data=data, schema=True)
             if data and not self.manifest.scope.is_full:
                 picked = self._without_dangling_keys(entries, picked)
-            run.whole(picked, clean=entries.drops(picked) if occupied else None)
-            return verify.Scope(data=data, large_object_oids=lo_oids,
-                                whole_database=not occupied)
+            clean = entries.drops(picked) + (UNLINK_ALL if data else "")
+            run.whole(picked, clean=clean if occupied else None)
+            return verify.Scope(data=data, whole_database=not occupied)
         if self.mode == "data-only":
-            return self._data_only(entries, run, lo_oids)
+            return self._data_only(entries, run)
         chosen = self.tree
         if not occupied:
             # A partition comes with the definitions of the partitioned tables above it (and
@@ -390,6 +395,9 @@ class _Restore:
             known = self.manifest.catalog()
             above = [a for a in dict.fromkeys(a for t in chosen for a in known.ancestors(t))
                      if a not in chosen]
+            if above:
+                self.notes.append("the definitions of " + ", ".join(a.qualified for a in above)
+                                  + " came too (not their rows), to hold the tables below them")
             selected = entries.select(chosen + above, partitions=partitions,
                                       with_data=self.mode == "tables", with_schema=True,
                                       prerequisites=True)
@@ -426,8 +434,7 @@ class _Restore:
                 kept.append(entry)
         return kept
 
-    def _data_only(self, entries: selection.Archive, run: _Runner,
-                   lo_oids: tuple[int, ...]) -> verify.Scope:
+    def _data_only(self, entries: selection.Archive, run: _Runner) -> verify.Scope:
         whole = self.chosen is None and self.manifest.scope.is_full
         chosen = self.chosen or [t.table for t in self.manifest.tables]
         known = self.manifest.catalog()
@@ -442,16 +449,11 @@ class _Restore:
                        and e.desc != "TABLE DATA" and (e.desc != "SEQUENCE SET" or names.qualified(
                            e.namespace or "", e.tag) in self.manifest.sequences)]
         with self.target.connect(autocommit=True) as conn:
-            before = ""
-            if whole and lo_oids:
-                before = sql.SQL("SELECT pg_catalog.lo_unlink(oid) FROM "
-                                 "pg_catalog.pg_largeobject_metadata WHERE oid = ANY({});\n"
-                                 ).format(sql.Literal(list(lo_oids))).as_string(conn)
+            before = UNLINK_ALL if whole else ""
             # foreign keys to a partitioned table above the rows stand in their way too
             plan = reload.plan(conn, list(dict.fromkeys(tree + above)), emptied=chosen)
         run.script(picked, preamble=plan.preamble + before, postamble=plan.postamble)
         return verify.Scope(tables=None if whole else tuple(tree), data=True, schema=False,
-                            large_object_oids=lo_oids if whole else None,
                             whole_database=False)
 
     def _tables_in_use(self, entries: selection.Archive, run: _Runner, chosen: list[tbl.Table],
@@ -512,8 +514,11 @@ class _Runner:
         if clean is not None or self.old_server:
             self.script(entries, preamble=clean or "")
         else:
+            # parallel jobs only load rows: without rows they only race for locks (two
+            # attaching a partitioned table's indexes deadlock in pg_restore 18)
+            loads = any(e.desc == "TABLE DATA" for e in entries)
             pgrestore.direct(self.target, entries, dump=self.dump, feed=self.feed,
-                             jobs=self.jobs)
+                             jobs=self.jobs if loads else 1)
 
     def script(self, entries: Sequence[archive.Entry], *, preamble: str = "",
                postamble: str = "") -> None:

@@ -107,17 +107,6 @@ class Archive:
             statements.append(_if_exists(entry.drop.strip(), entry.desc))
         return "".join(f"{statement}\n" for statement in statements)
 
-    def large_object_oids(self) -> list[int]:
-        """The large objects the archive creates (one BLOB entry each up to pg_dump 16,
-        grouped in BLOB METADATA entries from 17)."""
-        oids: list[int] = []
-        for entry in self.entries:
-            if entry.desc == "BLOB":
-                oids.append(int(entry.tag))
-            elif entry.desc == "BLOB METADATA" and entry.defn:
-                oids.extend(int(line) for line in entry.defn.split())
-        return oids
-
     def select(self, tables: Iterable[Table], *, partitions: dict[Table, Table],
                with_data: bool, with_schema: bool, prerequisites: bool) -> Selection:
         """The entries that restore `tables` (their definitions and/or rows), plus, with

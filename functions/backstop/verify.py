@@ -62,12 +62,11 @@ WHERE c.relkind = 'm' AND n.nspname = %s AND c.relname = %s
 @dataclasses.dataclass(frozen=True)
 class Scope:
     """What a comparison covers: which tables (None: every table the backup holds), whether
-    the restore brought data, schema, or both, and which large objects it created."""
+    the restore brought data, schema, or both."""
 
     tables: tuple[tbl.Table, ...] | None = None
     data: bool = True
     schema: bool = True
-    large_object_oids: tuple[int, ...] | None = None  # None: every large object there is
     whole_database: bool = True  # the target should hold nothing the backup does not
 
 
@@ -196,22 +195,11 @@ class _Compare:
         want = self.manifest.large_objects
         if want is None or self.chosen is not None:
             return
-        oids = self.scope.large_object_oids
-        query = snapshot.LARGE_OBJECTS + ("" if oids is None else " WHERE m.oid = ANY(%s)")
-        row = self.conn.execute(query, [list(oids)] if oids is not None else None).fetchone()
+        row = self.conn.execute(snapshot.LARGE_OBJECTS).fetchone()
         assert row is not None
         if (int(row[0]), row[1]) != (want["count"], want["hash"]):
             self.problems.append(f"large objects: {row[0]} with hash {row[1]}, the backup has "
                                  f"{want['count']} with hash {want['hash']}")
-        if oids is not None:
-            total = self.conn.execute("SELECT count(*) FROM pg_catalog.pg_largeobject_metadata"
-                                      ).fetchone()
-            extra = total[0] - want["count"] if total else 0
-            if extra and self.scope.whole_database:
-                self.problems.append(f"large objects: {extra} not in the backup")
-            elif extra:
-                self.notes.append(f"{extra} large object(s) not in the backup were left as "
-                                  "they were")
         self.compared.append("large objects")
 
     def matviews(self) -> None:

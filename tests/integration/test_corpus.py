@@ -250,8 +250,10 @@ def test_schema_only_restore_of_one_table(prepared, user, targets, name):
                           "--table", made.corpus.outside_public)
     after = capture(target)
     found = oracle.differences(made.snapshot, after, only=selected, kinds=["definitions"])
+    above = made.snapshot.ancestors(made.corpus.outside_public)  # a partition needs them
     found += [f"table {t}: restored but not selected" for t in sorted(set(after.tables)
-                                                                       - selected)]
+                                                                       - selected)
+              if t not in above or t not in result.out]
     judge(f"{name}: schema-only restore of {made.corpus.outside_public} into an empty "
           "database", result, excuse_reported(found + empty_tables(after),
                                               outside_references(made.snapshot, selected),

@@ -234,10 +234,13 @@ def test_constraints_and_sequences_are_checked(pg, store, made, gpg_keys):
                    "ALTER TABLE quotes ENABLE TRIGGER ALL; "
                    "SELECT setval(pg_get_serial_sequence('companies', 'id'), 1)")
 
-    problems = restore.check(made, target=target).problems
+    report = restore.check(made, target=target)
     assert any("line_items_quote_id_fkey: 5 rows break the foreign key" in p
-               for p in problems), problems
-    assert any("companies_id_seq is at 1, behind public.companies.id" in p for p in problems)
+               for p in report.problems), report.problems
+    assert any(p.startswith("sequence public.companies_id_seq: at 1 (called True), the backup "
+                            "has ") for p in report.problems), report.problems
+    assert any("companies_id_seq is at 1, behind public.companies.id" in n
+               for n in report.notes), report.notes
 
 
 def test_a_missing_extension_is_reported_before_restoring(pg, store, made, gpg_keys):
