@@ -1,5 +1,6 @@
-"""Session fixtures: Supabase-like sources and RDS-like targets on PostgreSQL 18 and 15, each
-its own throwaway cluster (see layout.py for what is imitated and how)."""
+"""Session fixtures: Supabase-like sources and RDS-like targets on PostgreSQL 18, 17 and 15
+(Supabase runs 15 and 17), each its own throwaway cluster (see layout.py for what is
+imitated and how)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import server_directory
 from tests.supabase.layout import Source, Target, build_source, build_target
-from tests.supabase.servers import root, server_bin
+from tests.supabase.servers import server_bin
 
 
-@pytest.fixture(scope="session", params=[18, 15], ids=["pg18", "pg15"])
+@pytest.fixture(scope="session", params=[18, 17, 15], ids=["pg18", "pg17", "pg15"])
 def major(request: pytest.FixtureRequest) -> int:
     return int(request.param)
 
@@ -19,7 +21,7 @@ def major(request: pytest.FixtureRequest) -> int:
 @pytest.fixture(scope="session")
 def supabase(major: int) -> Iterator[Source]:
     """A Supabase-like project database, built once per server major."""
-    source = build_source(root(f"supabase{major}"), server_bin(major))
+    source = build_source(server_directory(f"supabase{major}"), server_bin(major))
     try:
         yield source
     finally:
@@ -29,7 +31,7 @@ def supabase(major: int) -> Iterator[Source]:
 @pytest.fixture(scope="session")
 def rds(major: int) -> Iterator[Target]:
     """An RDS-like server of the same major, restored into as its non-superuser master."""
-    target = build_target(root(f"rds{major}"), server_bin(major))
+    target = build_target(server_directory(f"rds{major}"), server_bin(major))
     try:
         yield target
     finally:
