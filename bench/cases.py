@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from backstop.connection import Connection
+from backstop.fingerprint import VERSION
 from backstop.sample import QUOTEPRO_CHECKS
 from backstop.tools import pg_tool
 from bench.keys import RECIPIENT, BenchKeys
@@ -86,13 +87,14 @@ def backup_cases(setup: Setup) -> list[Case]:
 def fingerprint_cases(setup: Setup) -> list[Case]:
     """The fingerprint alone, in one snapshot, as a backup takes it: its server CPU is the
     backup's extra load on the source beyond the dump."""
-    def fingerprint(form: str) -> Step:
-        return Step([sys.executable, "-m", "bench.fingerprint", form], setup.backstop_env)
+    def fingerprint(version: int) -> Step:
+        return Step([sys.executable, "-m", "bench.fingerprint", str(version)],
+                    setup.backstop_env)
 
     return [
-        Case("x0", "fingerprint, text form (before: hash of each row's text)",
-             (fingerprint("text"),)),
-        Case("x", "fingerprint, as Backstop takes it now", (fingerprint("library"),)),
+        Case("x0", "fingerprint v1 alone (before: each row's text hashed)", (fingerprint(1),)),
+        Case("x", f"fingerprint v{VERSION} alone, as backups take it now",
+             (fingerprint(VERSION),)),
     ]
 
 
