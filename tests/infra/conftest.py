@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -97,9 +98,28 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         calls = moto_sfn.install_inprocess_lambda(monkeypatch)
         moto_sfn.install_inprocess_containers(monkeypatch, calls)
         moto_sfn.install_service_fidelity(monkeypatch)
+        made = moto_sfn.install_call_recorder(monkeypatch)
         calls.before_each.append(_runtime.reset)
         try:
             yield calls
         finally:
             moto_sfn.stop_all_and_join()
             _runtime.reset()
+        assert_granted(made)
+
+
+def role_for(principal: str) -> str:
+    """The role a recorded principal runs as in the stack."""
+    if principal.startswith("container:"):
+        return f"{principal.split(':', 1)[1]}RunnerTaskTaskRole"
+    return re.sub(r"[0-9A-F]{8}$", "", principal) + "Role"
+
+
+def assert_granted(made: list[tuple[str, str]]) -> None:
+    """Every call a handler really made is one its role is granted (tests/infra/iam_calls.py,
+    which test_iam_derived.py checks against the synthesized policies)."""
+    from tests.infra.iam_calls import ROLES
+
+    ungranted = sorted({(role_for(who), call) for who, call in made
+                        if call not in ROLES[role_for(who)].granted})
+    assert ungranted == [], f"calls made without a granted permission: {ungranted}"
