@@ -10,7 +10,7 @@ from backstop.store import open_store
 def test_a_large_object_reuses_a_bounded_set_of_part_buffers(s3, monkeypatch):
     monkeypatch.setattr("backstop.store.PART_SIZE", 1024 * 1024)
     monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1024)
-    generator = random.Random(12)  # noqa: S311 - reproducible test data
+    generator = random.Random(12)  # reproducible test data
     # chunks of uneven sizes, so that parts fill across chunk boundaries
     chunks = [generator.randbytes(generator.randrange(1, 300_000)) for _ in range(120)]
     writer = open_store("s3://backups", s3_client=s3).writer("big.bin")
