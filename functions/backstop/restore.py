@@ -134,7 +134,7 @@ def fetch(store: ObjectStore, manifest: Manifest, private_key: str,
     directory = Path(staging or tempfile.gettempdir())
     plain_size = int(manifest.dump.get("plain_size", 0))
     fits = shutil.disk_usage(directory).free > plain_size * STAGING_HEADROOM
-    toc = archive.Reader()
+    toc = archive.Reader(find_blocks=fits)
     with tempfile.TemporaryDirectory(dir=directory, prefix="backstop-restore-") as tmp:
         path = Path(tmp) / f"{manifest.id}.dump"
         with open(path if fits else os.devnull, "wb") as out:
@@ -142,6 +142,8 @@ def fetch(store: ObjectStore, manifest: Manifest, private_key: str,
         if toc.toc is None:
             raise IntegrityError(f"backup {manifest.id} holds no pg_dump archive; it was not "
                                  "written by Backstop")
+        if fits:  # pg_restore --jobs then starts the largest tables first, and seeks to each
+            toc.place_blocks(path)
         yield Fetched(path if fits else None, manifest, toc.toc)
 
 
