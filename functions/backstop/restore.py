@@ -400,7 +400,7 @@ class _Restore:
                 picked = self._without_dangling_keys(entries, picked)
             run.whole(picked, clean=occupied)
             return verify.Scope(data=data, large_object_oids=lo_oids,
-                                whole_database=not occupied)
+                                whole_database=not occupied, keys_added_after_rows=True)
         if self.mode == "data-only":
             return self._data_only(entries, run, lo_oids)
         chosen = self.tree
@@ -415,7 +415,7 @@ class _Restore:
         else:
             self._tables_in_use(entries, run, chosen, present, partitions)
         return verify.Scope(tables=tuple(chosen), data=self.mode == "tables",
-                            whole_database=False)
+                            whole_database=False, keys_added_after_rows=True)
 
     def _without_dangling_keys(self, entries: selection.Archive,
                                picked: list[archive.Entry]) -> list[archive.Entry]:
@@ -452,7 +452,7 @@ class _Restore:
         run.script(picked, preamble=plan.preamble + before, postamble=plan.postamble)
         return verify.Scope(tables=tuple(self.chosen) if self.chosen else None, data=True,
                             schema=False, large_object_oids=lo_oids if not self.chosen else None,
-                            whole_database=False)
+                            whole_database=False, keys_added_after_rows=True)
 
     def _tables_in_use(self, entries: selection.Archive, run: _Runner, chosen: list[tbl.Table],
                        present: set[tbl.Table], partitions: dict[tbl.Table, tbl.Table]) -> None:
