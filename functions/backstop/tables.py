@@ -72,8 +72,13 @@ class Table:
 
 
 def dump_pattern(part: str) -> str:
-    """A pg_dump pattern that matches exactly this one name (no wildcards, no folding)."""
-    return '"' + part.replace('"', '""') + '"'
+    """A pg_dump --filter pattern that matches exactly this one name (no wildcards, no
+    folding). In a filter file's quotes a backslash starts an escape and a carriage return
+    is dropped, so a name holding one cannot be written there."""
+    if "\r" in part:
+        raise ConfigError(f"pg_dump's filter cannot name {part!r}: it holds a carriage "
+                          "return; rename it")
+    return '"' + part.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '""') + '"'
 
 
 @dataclasses.dataclass(frozen=True)

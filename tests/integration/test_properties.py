@@ -23,7 +23,9 @@ SHARED_DATABASE = {"deadline": None, "database": None, "suppress_health_check": 
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
 
 name_part = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    # no NUL (PostgreSQL has none), no carriage return (pg_dump's filter cannot hold one:
+    # refused by name, see test_names)
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"),
     min_size=1, max_size=24,
 ).filter(lambda s: len(s.encode()) <= 63 and not s.startswith("pg_"))
 
@@ -51,6 +53,7 @@ def backing_up(tmp_path_factory, gpg_keys) -> User:
 @example(schema="public", name="a,b", shout=False)
 @example(schema="Odd Schema", name="Mixed Case", shout=False)
 @example(schema="other", name="quotes", shout=True)
+@example(schema="back\\slash £", name="new\nline\\n", shout=False)  # filter-file escapes
 def test_any_identifier_in_table_syntax_names_exactly_that_table(backing_up, targets, schema,
                                                                  name, shout):
     db = getattr(test_any_identifier_in_table_syntax_names_exactly_that_table, "db", None)
