@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from backstop import archive, catalog, pipeline, profiles, snapshot
+from backstop import archive, catalog, pipeline, profiles, signature, snapshot
 from backstop import health as health_checks
 from backstop import tables as tbl
 from backstop.connection import Connection
@@ -156,9 +156,20 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
               "archive_version": ".".join(map(str, toc.toc.version)),
               "compression": pipeline.COMPRESSION, "plain_size": stored.plain_size,
               "entries": len(toc.toc.entries)},
-        sequences=toc.toc.sequence_values(), health=health,
+        sequences=_held_sequences(toc.toc, recorded, coverage), health=health,
         **{**recorded, "extensions": snapshot.archived_members(recorded["extensions"],
-                                                               toc.toc.entries)})
+                                                                toc.toc.entries)})
+
+
+def _held_sequences(toc: archive.Toc, recorded: dict[str, Any],
+                    coverage: snapshot.Coverage) -> dict[str, Any]:
+    """The sequence values that belong to the rows the archive holds: those of sequences the
+    held tables own, and in a backup of every row also the sequences no table owns. (A
+    partitioned table's sequence serves every partition: only a whole backup holds it.)"""
+    owners = signature.sequence_owners(recorded["schema"]["objects"])
+    held = {r.table for r in coverage.data}
+    return {key: value for key, value in toc.sequence_values().items()
+            if coverage.whole or owners.get(tbl.Table.parse(key)) in held}
 
 
 def _past(deadline: float | None) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 from backstop import profiles
 from backstop.errors import ConfigError, IntegrityError
-from backstop.tables import TableStats
+from backstop.tables import Catalog, Table, TableStats
 
 SCHEMA_VERSION = 2  # 1: counts and text fingerprints only; read and verified as such
 DONE, FAILED = "DONE", "FAILED"
@@ -127,6 +127,15 @@ class Manifest:
     @property
     def manifest_key(self) -> str:
         return manifest_key(self.key)
+
+    def catalog(self) -> Catalog:
+        """The tables this backup knows, by name, partitioned tables over their partitions."""
+        if not self.relations:  # schema version 1 recorded only the tables with rows
+            return Catalog([t.table for t in self.tables], {})
+        relations = {Table.parse(q): r for q, r in self.relations.items()}
+        return Catalog([t for t, r in relations.items() if r["kind"] == "r"],
+                       {t: Table.parse(r["partition_of"]) for t, r in relations.items()
+                        if r.get("partition_of")})
 
     @property
     def duration_seconds(self) -> float:

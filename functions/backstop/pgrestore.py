@@ -58,14 +58,11 @@ def direct(target: Connection, entries: Sequence[Entry], *, dump: Path | None, f
 
 
 def scripted(target: Connection, entries: Sequence[Entry], *, dump: Path | None, feed: Feed,
-             preamble: str = "", postamble: str = "", clean: bool = False,
-             old_server: bool = False) -> None:
+             preamble: str = "", postamble: str = "", old_server: bool = False) -> None:
     """pg_restore's statements for `entries`, between `preamble` and `postamble`, run by psql
     in one transaction."""
     with _list_file(entries) as listed, target.child_env() as env:
         restore_args = [pg_tool("pg_restore"), *COMMON, f"--use-list={listed}", "--file=-"]
-        if clean:
-            restore_args += ["--clean", "--if-exists"]
         if dump is not None:
             restore_args.append(str(dump))
         psql_args = [pg_tool("psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",

@@ -24,17 +24,21 @@ from backstop.snapshot import pin
 from backstop.tables import Table
 
 TOUCHING_FOREIGN_KEYS = """
+WITH listed AS (
+    SELECT c.oid FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%(schemas)s::text[],
+                                                          %(names)s::text[]))),
+around AS (  -- the tables and the partitioned tables above them, whose keys bind them too
+    SELECT oid AS relid FROM listed
+    UNION SELECT a.relid FROM listed, LATERAL pg_catalog.pg_partition_ancestors(listed.oid) a)
 SELECT cn.nspname, cl.relname, c.conname, pg_catalog.pg_get_constraintdef(c.oid),
        c.convalidated
 FROM pg_catalog.pg_constraint c
 JOIN pg_catalog.pg_class cl ON cl.oid = c.conrelid
 JOIN pg_catalog.pg_namespace cn ON cn.oid = cl.relnamespace
-JOIN pg_catalog.pg_class pl ON pl.oid = c.confrelid
-JOIN pg_catalog.pg_namespace pn ON pn.oid = pl.relnamespace
 WHERE c.contype = 'f' AND c.conparentid = 0
-  AND ((cn.nspname, cl.relname) IN (SELECT * FROM unnest(%(schemas)s::text[], %(names)s::text[]))
-    OR (pn.nspname, pl.relname) IN (SELECT * FROM unnest(%(schemas)s::text[],
-                                                         %(names)s::text[])))
+  AND (c.conrelid IN (SELECT relid FROM around) OR c.confrelid IN (SELECT relid FROM around))
 """
 STATE = """
 SELECT n.nspname, c.relname, c.relforcerowsecurity,
@@ -95,9 +99,9 @@ def plan(conn: psycopg.Connection[Any], tables: Sequence[Table], *, emptied: Seq
         if forced:
             before.append(sql.SQL("ALTER TABLE {} NO FORCE ROW LEVEL SECURITY;\n").format(table))
             restore.append(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY;\n").format(table))
-    if emptied:
-        before.append(sql.SQL("TRUNCATE ONLY {};\n").format(
-            sql.SQL(", ").join(t.identifier() for t in emptied)))
+    if emptied:  # ONLY binds to one name: each table's own, never its children's
+        before.append(sql.SQL("TRUNCATE {};\n").format(sql.SQL(", ").join(
+            sql.SQL("ONLY {}").format(t.identifier()) for t in emptied)))
     after_parts: list[sql.Composable] = [foreign_key(
         sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
             Table(s, t).identifier(), sql.Identifier(name), sql.SQL(definition)

@@ -35,6 +35,7 @@ from backstop import (
     catalog,
     health,
     leftovers,
+    names,
     pgrestore,
     processes,
     reload,
@@ -66,6 +67,8 @@ log = logging.getLogger(__name__)
 RESTORE_MODES = ("full", "tables", "data-only", "schema-only")
 STAGING_HEADROOM = 1.1  # staged dumps need their plain size plus this margin of free space
 SCRIPT_ONLY_BEFORE = 17  # servers older than this get the script form (see pgrestore)
+# A full backup's large objects are the database's: restoring its data replaces the set.
+UNLINK_ALL = "SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata;\n"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +143,7 @@ def fetch(store: ObjectStore, manifest: Manifest, private_key: str,
     directory = Path(staging or tempfile.gettempdir())
     plain_size = int(manifest.dump.get("plain_size", 0))
     fits = shutil.disk_usage(directory).free > plain_size * STAGING_HEADROOM
-    toc = archive.Reader()
+    toc = archive.Reader(find_blocks=fits)
     with processes.private_dir("restore", directory) as tmp:
         path = Path(tmp) / f"{manifest.id}.dump"
         try:
@@ -152,6 +155,8 @@ def fetch(store: ObjectStore, manifest: Manifest, private_key: str,
         if toc.toc is None:
             raise IntegrityError(f"backup {manifest.id} holds no pg_dump archive; it was not "
                                  "written by Backstop")
+        if fits:  # pg_restore --jobs then starts the largest tables first, and seeks to each
+            toc.place_blocks(path)
         yield Fetched(path if fits else None, manifest, toc.toc)
 
 
@@ -224,22 +229,12 @@ def database_errors(connection: Connection) -> Iterator[None]:
                           "check the role's rights and the server") from None
 
 
-def backup_catalog(manifest: Manifest) -> tbl.Catalog:
-    """The tables a backup knows, by name, with partitioned tables over their partitions."""
-    if not manifest.relations:  # schema version 1 recorded only the tables with rows
-        return tbl.Catalog([t.table for t in manifest.tables], {})
-    relations = {tbl.Table.parse(q): r for q, r in manifest.relations.items()}
-    return tbl.Catalog([t for t, r in relations.items() if r["kind"] == "r"],
-                       {t: tbl.Table.parse(r["partition_of"]) for t, r in relations.items()
-                        if r.get("partition_of")})
-
-
 class _Restore:
     def __init__(self, store: ObjectStore, manifest: Manifest, target: Connection,
                  request: RestoreRequest) -> None:
         self.store, self.manifest, self.target, self.request = store, manifest, target, request
         self.mode = request.mode
-        known = backup_catalog(manifest)
+        known = manifest.catalog()
         where = f"backup {manifest.id}"
         named = known.named(request.tables, where=where)
         # the tables to restore, partitioned ones with everything below them; their rows
@@ -335,6 +330,15 @@ class _Restore:
                               "replace them, confirm with the database name "
                               f"({self.target.dbname!r}); a pre-restore backup of its current "
                               "state is taken first")
+        if self.mode == "full" and occupied and not self.manifest.scope.is_full:
+            held = [t.table for t in self.manifest.tables]
+            known = self.manifest.catalog()  # a partitioned table whose rows are all held too
+            whole = [a for a in dict.fromkeys(a for t in held for a in known.ancestors(t))
+                     if set(known.leaves(a)) <= set(held)]
+            self.chosen, self.tree = held, whole + held
+            self.notes.append("a backup of some tables restores, into a database in use, "
+                              "those tables only")
+            self.mode = "tables"
         wanted = set(self.tree or [t.table for t in self.manifest.tables])
         if self.mode == "data-only":
             missing = sorted(wanted - in_target)
@@ -402,42 +406,58 @@ class _Restore:
             _decrypt(self.store, self.manifest, private_key, pipe)
 
         run = _Runner(self.target, fetched.path, feed, self.request.jobs, old, skips.keep)
-        lo_oids = tuple(entries.large_object_oids())
-        partitions = backup_catalog(self.manifest).partitions
+        partitions = self.manifest.catalog().partitions
         if self.mode in ("full", "schema-only") and self.chosen is None:
             data = self.mode == "full"
             picked = entries.everything(data=data, schema=True)
             if data and not self.manifest.scope.is_full:
                 picked = self._without_dangling_keys(entries, picked)
-            run.whole(picked, clean=occupied)
-            return verify.Scope(data=data, large_object_oids=lo_oids,
-                                whole_database=not occupied)
+            # what the target cannot hold is neither created nor dropped
+            clean = entries.drops(skips.keep(picked)) + (UNLINK_ALL if data else "")
+            run.whole(picked, clean=clean if occupied else None)
+            return verify.Scope(data=data, whole_database=not occupied,
+                                keys_added_after_rows=True)
         if self.mode == "data-only":
-            return self._data_only(entries, run, lo_oids)
+            return self._data_only(entries, run)
         chosen = self.tree
         if not occupied:
-            selected = entries.select(chosen, partitions=partitions,
+            # A partition comes with the definitions of the partitioned tables above it (and
+            # nothing else of theirs), so it is attached and equal to the backup's.
+            known = self.manifest.catalog()
+            above = [a for a in dict.fromkeys(a for t in chosen for a in known.ancestors(t))
+                     if a not in chosen]
+            if above:
+                self.notes.append("the definitions of " + ", ".join(a.qualified for a in above)
+                                  + " came too (not their rows), to hold the tables below them")
+            selected = entries.select(chosen + above, partitions=partitions,
                                       with_data=self.mode == "tables", with_schema=True,
                                       prerequisites=True)
-            self.skipped += [{"entry": rules.name(e), "reason": "links to a table not restored"}
-                             for e in selected.links if e.desc != "FK CONSTRAINT"
-                             or entries.foreign_key_ends(e)[0] in chosen]
-            run.whole(selected.entries, clean=False)
+            trees = {known.root(t) for t in chosen}
+            for link in selected.links:
+                constrained, referenced = entries.foreign_key_ends(link) \
+                    if link.desc == "FK CONSTRAINT" else (None, None)
+                if constrained and known.root(constrained) in trees:
+                    self.skipped.append({"entry": rules.name(link), "reason": (
+                        f"references {referenced and referenced.qualified}, which was not "
+                        "restored")})
+            run.whole(selected.entries)
         else:
             self._tables_in_use(entries, run, chosen, present, partitions)
         return verify.Scope(tables=tuple(chosen), data=self.mode == "tables",
-                            whole_database=False)
+                            whole_database=False, keys_added_after_rows=True)
 
     def _without_dangling_keys(self, entries: selection.Archive,
                                picked: list[archive.Entry]) -> list[archive.Entry]:
         """A backup of some tables' rows cannot hold a foreign key from those rows to a
         table whose rows it lacks: such keys are left out, and named."""
         held = {t.table for t in self.manifest.tables}
+        known = self.manifest.catalog()
+        trees = {known.root(t) for t in held}  # a partitioned table's key holds for each part
         kept = []
         for entry in picked:
             constrained, referenced = (entries.foreign_key_ends(entry)
                                        if entry.desc == "FK CONSTRAINT" else (None, None))
-            if constrained in held and referenced not in held:
+            if constrained and known.root(constrained) in trees and referenced not in held:
                 self.skipped.append({"entry": rules.name(entry), "reason": (
                     f"references {referenced and referenced.qualified}, whose rows this backup "
                     "does not hold")})
@@ -445,25 +465,27 @@ class _Restore:
                 kept.append(entry)
         return kept
 
-    def _data_only(self, entries: selection.Archive, run: _Runner,
-                   lo_oids: tuple[int, ...]) -> verify.Scope:
+    def _data_only(self, entries: selection.Archive, run: _Runner) -> verify.Scope:
+        whole = self.chosen is None and self.manifest.scope.is_full
         chosen = self.chosen or [t.table for t in self.manifest.tables]
-        picked = entries.select(chosen, partitions={}, with_data=True, with_schema=False,
+        known = self.manifest.catalog()
+        above = list(dict.fromkeys(a for t in chosen for a in known.ancestors(t)))
+        # The rows of `tree` are restored, with the sequences they own; a partitioned table's
+        # sequence serves all its partitions, so it is restored only with all of them.
+        tree = self.tree or chosen + (above if whole else [])
+        picked = entries.select(tree, partitions={}, with_data=True, with_schema=False,
                                 prerequisites=False).entries
-        if self.chosen is None:  # the whole database's data: large objects, matviews too
-            picked += [e for e in entries.entries if selection.is_data(e)
-                       and e.desc not in ("TABLE DATA", "SEQUENCE SET")]
+        if whole:  # every row held: other sequences, large objects, materialized views
+            picked += [e for e in entries.entries if selection.is_data(e) and e not in picked
+                       and e.desc != "TABLE DATA" and (e.desc != "SEQUENCE SET" or names.qualified(
+                           e.namespace or "", e.tag) in self.manifest.sequences)]
         with self.target.connect(autocommit=True) as conn:
-            before = ""
-            if self.chosen is None and lo_oids:
-                before = sql.SQL("SELECT pg_catalog.lo_unlink(oid) FROM "
-                                 "pg_catalog.pg_largeobject_metadata WHERE oid = ANY({});\n"
-                                 ).format(sql.Literal(list(lo_oids))).as_string(conn)
-            plan = reload.plan(conn, chosen, emptied=chosen)
+            before = UNLINK_ALL if whole else ""
+            # foreign keys to a partitioned table above the rows stand in their way too
+            plan = reload.plan(conn, list(dict.fromkeys(tree + above)), emptied=chosen)
         run.script(picked, preamble=plan.preamble + before, postamble=plan.postamble)
-        return verify.Scope(tables=tuple(self.chosen) if self.chosen else None, data=True,
-                            schema=False, large_object_oids=lo_oids if not self.chosen else None,
-                            whole_database=False)
+        return verify.Scope(tables=None if whole else tuple(tree), data=True, schema=False,
+                            whole_database=False, keys_added_after_rows=True)
 
     def _tables_in_use(self, entries: selection.Archive, run: _Runner, chosen: list[tbl.Table],
                        present: set[tbl.Table], partitions: dict[tbl.Table, tbl.Table]) -> None:
@@ -519,19 +541,24 @@ class _Runner:
         self.old_server = old_server
         self.keep = keep  # drops what the target cannot hold (rules.Skips)
 
-    def whole(self, entries: Sequence[archive.Entry], *, clean: bool) -> None:
+    def whole(self, entries: Sequence[archive.Entry], *, clean: str | None = None) -> None:
+        """Restore `entries`; with `clean` (the SQL that drops what they create), in one
+        transaction that drops first."""
         entries = self.keep(entries)
-        if clean or self.old_server:
-            self.script(entries, clean=clean)
+        if clean is not None or self.old_server:
+            self.script(entries, preamble=clean or "")
         else:
+            # parallel jobs only load rows: without rows they only race for locks (two
+            # attaching a partitioned table's indexes deadlock in pg_restore 18)
+            loads = any(e.desc == "TABLE DATA" for e in entries)
             pgrestore.direct(self.target, entries, dump=self.dump, feed=self.feed,
-                             jobs=self.jobs)
+                             jobs=self.jobs if loads else 1)
 
     def script(self, entries: Sequence[archive.Entry], *, preamble: str = "",
-               postamble: str = "", clean: bool = False) -> None:
+               postamble: str = "") -> None:
         entries = self.keep(entries)
         pgrestore.scripted(self.target, entries, dump=self.dump, feed=self.feed,
-                           preamble=preamble, postamble=postamble, clean=clean,
+                           preamble=preamble, postamble=postamble,
                            old_server=self.old_server)
 
 
@@ -546,7 +573,7 @@ def check(manifest: Manifest, *, target: Connection, tables: Sequence[str] = (),
     """Prove an existing database against a backup's manifest, read-only: after a restore by
     hand with stock tools, or to see what changed since. With `tables`, only those and what
     belongs to them; otherwise the whole database, which must hold nothing else."""
-    chosen = backup_catalog(manifest).resolve(tables, where=f"backup {manifest.id}") \
+    chosen = manifest.catalog().resolve(tables, where=f"backup {manifest.id}") \
         if tables else None
     started = time.monotonic()
     if checks:

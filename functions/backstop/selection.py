@@ -12,7 +12,7 @@ they use), never another table.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from backstop.archive import Entry, Toc
 from backstop.errors import ConfigError
@@ -27,6 +27,16 @@ OWNED = {"TABLE DATA", "INDEX", "CONSTRAINT", "CHECK CONSTRAINT", "FK CONSTRAINT
          "SEQUENCE OWNED BY", "SEQUENCE SET", "TABLE ATTACH", "INDEX ATTACH", "RULE",
          "STATISTICS", "STATISTICS DATA"}
 LINKS = {"FK CONSTRAINT", "TABLE ATTACH", "INDEX ATTACH"}  # tie a table to another table
+
+
+def _if_exists(statement: str, desc: str) -> str:
+    """pg_dump's drop statement, made harmless when the object is not there."""
+    if statement.startswith(f"DROP {desc} "):
+        return statement.replace(f"DROP {desc} ", f"DROP {desc} IF EXISTS ", 1)
+    if statement.startswith("ALTER TABLE ") and " DROP CONSTRAINT " in statement:
+        return statement.replace("ALTER TABLE ", "ALTER TABLE IF EXISTS ", 1).replace(
+            " DROP CONSTRAINT ", " DROP CONSTRAINT IF EXISTS ", 1)
+    return statement
 
 
 def is_data(entry: Entry) -> bool:
@@ -82,16 +92,20 @@ class Archive:
     def everything(self, *, data: bool, schema: bool) -> list[Entry]:
         return [e for e in self.entries if (data if is_data(e) else schema)]
 
-    def large_object_oids(self) -> list[int]:
-        """The large objects the archive creates (one BLOB entry each up to pg_dump 16,
-        grouped in BLOB METADATA entries from 17)."""
-        oids: list[int] = []
-        for entry in self.entries:
-            if entry.desc == "BLOB":
-                oids.append(int(entry.tag))
-            elif entry.desc == "BLOB METADATA" and entry.defn:
-                oids.extend(int(line) for line in entry.defn.split())
-        return oids
+    def drops(self, entries: Sequence[Entry]) -> str:
+        """SQL that removes what `entries` create, in reverse order, each only if it exists.
+        A table takes its own indexes, constraints, triggers and policies with it (dropping
+        a partition's inherited key on its own fails); foreign keys go first, on their own."""
+        tables = {e.dump_id for e in entries if e.desc in TABLES}
+        statements = []
+        for entry in reversed(entries):
+            if not entry.drop or not entry.drop.strip() or is_data(entry):
+                continue
+            if entry.desc in OWNED and entry.desc != "FK CONSTRAINT" and \
+                    tables & set(entry.deps):
+                continue
+            statements.append(_if_exists(entry.drop.strip(), entry.desc))
+        return "".join(f"{statement}\n" for statement in statements)
 
     def select(self, tables: Iterable[Table], *, partitions: dict[Table, Table],
                with_data: bool, with_schema: bool, prerequisites: bool) -> Selection:
@@ -151,6 +165,9 @@ class Archive:
                 names = ", ".join(t.qualified for t in chosen)
                 raise ConfigError(f"{names} need(s) table {entry.namespace}.{entry.tag} "
                                   "(it inherits from it or uses its type); select it too")
+            if entry.desc == "SEQUENCE" and (entry.defn or "").startswith("CREATE SEQUENCE"):
+                needed.add(dep)  # a partition's default may draw on its parent's sequence
+                continue
             if entry.desc in OWNED or is_data(entry):
                 continue  # another table's own entries are never a prerequisite
             needed.add(dep)

@@ -135,7 +135,8 @@ QUERIES = {
     "index": f"""
         SELECT 'index', c.oid::pg_catalog.regclass::text, x.indrelid::pg_catalog.regclass::text,
                concat_ws(' | ', pg_catalog.pg_get_indexdef(x.indexrelid), x.indisclustered,
-                         x.indisreplident, pg_catalog.obj_description(c.oid, 'pg_class'))
+                         x.indisreplident, x.indisvalid,
+                         pg_catalog.obj_description(c.oid, 'pg_class'))
         FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class c ON c.oid = x.indexrelid
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE {IN_SCOPE} AND {_not_extension_member('pg_class', 'x.indrelid')}""",
@@ -258,6 +259,13 @@ def belonging_to(objects: dict[str, dict[str, Any]], tables: Collection[Table] |
     return {key: item for key, item in objects.items() if key.startswith(kind) and (
         tables is None or (item.get("table") is not None
                            and Table.parse(item["table"]) in tables))}
+
+
+def sequence_owners(objects: dict[str, dict[str, Any]]) -> dict[Table, Table]:
+    """sequence -> the table that owns it (a serial or identity column's)."""
+    return {Table.parse(key.split(" ", 1)[1]): Table.parse(item["table"])
+            for key, item in objects.items()
+            if key.startswith("sequence ") and item.get("table")}
 
 
 def _digest(description: str | None) -> str:

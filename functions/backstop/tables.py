@@ -72,8 +72,13 @@ class Table:
 
 
 def dump_pattern(part: str) -> str:
-    """A pg_dump pattern that matches exactly this one name (no wildcards, no folding)."""
-    return '"' + part.replace('"', '""') + '"'
+    """A pg_dump --filter pattern that matches exactly this one name (no wildcards, no
+    folding). In a filter file's quotes a backslash starts an escape and a carriage return
+    is dropped, so a name holding one cannot be written there."""
+    if "\r" in part:
+        raise ConfigError(f"pg_dump's filter cannot name {part!r}: it holds a carriage "
+                          "return; rename it")
+    return '"' + part.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '""') + '"'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +148,15 @@ class Catalog:
         """A table, and for a partitioned one every partition below it, at every level."""
         children = sorted(t for t, parent in self.partitions.items() if parent == table)
         return [table, *(t for child in children for t in self.subtree(child))]
+
+    def ancestors(self, table: Table) -> list[Table]:
+        """The partitioned tables a partition sits under, nearest first."""
+        parent = self.partitions.get(table)
+        return [] if parent is None else [parent, *self.ancestors(parent)]
+
+    def root(self, table: Table) -> Table:
+        """The topmost partitioned table above a partition; any other table is its own."""
+        return ([table, *self.ancestors(table)])[-1]
 
     def named(self, wanted: Sequence[str], *, where: str) -> list[Table]:
         """Names as typed (`quotes`, `public.quotes`, `other."we.ird"`) -> the tables they

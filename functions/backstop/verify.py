@@ -28,7 +28,8 @@ SELECT c.conname, cn.nspname, cl.relname, pn.nspname, pl.relname,
              ORDER BY i),
        ARRAY(SELECT attname FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n
-             ORDER BY i)
+             ORDER BY i),
+       c.convalidated
 FROM pg_catalog.pg_constraint c
 JOIN pg_catalog.pg_class cl ON cl.oid = c.conrelid
 JOIN pg_catalog.pg_namespace cn ON cn.oid = cl.relnamespace
@@ -62,17 +63,19 @@ WHERE c.relkind = 'm' AND n.nspname = %s AND c.relname = %s
 @dataclasses.dataclass(frozen=True)
 class Scope:
     """What a comparison covers: which tables (None: every table the backup holds), whether
-    the restore brought data, schema, or both, and which large objects it created."""
+    the restore brought data, schema, or both."""
 
     tables: tuple[tbl.Table, ...] | None = None
     data: bool = True
     schema: bool = True
-    large_object_oids: tuple[int, ...] | None = None  # None: every large object there is
     whole_database: bool = True  # the target should hold nothing the backup does not
     # what the restore left out on purpose (restore rules), named in the report's `skipped`:
     # schema signature keys, and tables whose rows are not expected
     left_out: frozenset[str] = frozenset()
     left_out_tables: frozenset[tbl.Table] = frozenset()
+    # The rows came in through a restore that then added each foreign key, which PostgreSQL
+    # validated against every row: a valid key needs no scan for orphans of its own.
+    keys_added_after_rows: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +131,17 @@ def compare(conn: psycopg.Connection[Any], manifest: Manifest, scope: Scope) -> 
     conn.read_only = True
     with conn.transaction():
         snapshot.pin(conn)
+        _scan_in_parallel(conn)
         return _Compare(conn, manifest, scope).run()
+
+
+def _scan_in_parallel(conn: psycopg.Connection[Any]) -> None:
+    """Let every whole-table scan of the comparison use the server's parallel workers (within
+    its own max_parallel_workers_per_gather): a freshly restored table has no statistics, and
+    the default costs keep the largest scans (wide rows, few of them) on one core."""
+    for setting in ("parallel_setup_cost", "parallel_tuple_cost",
+                    "min_parallel_table_scan_size"):
+        conn.execute(sql.SQL("SET LOCAL {} = 0").format(sql.Identifier(setting)))
 
 
 class _Compare:
@@ -138,7 +151,7 @@ class _Compare:
         self.problems: list[str] = []
         self.compared: list[str] = []
         self.notes: list[str] = []
-        self.owner = _sequence_owners(manifest)
+        self.owner = signature.sequence_owners(manifest.schema.get("objects", {}))
 
     def wanted(self, table: tbl.Table | None) -> bool:
         return self.chosen is None or (table is not None and table in self.chosen)
@@ -202,19 +215,11 @@ class _Compare:
         want = self.manifest.large_objects
         if want is None or self.chosen is not None:
             return
-        oids = self.scope.large_object_oids
-        query = snapshot.LARGE_OBJECTS + ("" if oids is None else " WHERE m.oid = ANY(%s)")
-        row = self.conn.execute(query, [list(oids)] if oids is not None else None).fetchone()
+        row = self.conn.execute(snapshot.LARGE_OBJECTS).fetchone()
         assert row is not None
         if (int(row[0]), row[1]) != (want["count"], want["hash"]):
             self.problems.append(f"large objects: {row[0]} with hash {row[1]}, the backup has "
                                  f"{want['count']} with hash {want['hash']}")
-        if oids is not None and self.scope.whole_database:
-            total = self.conn.execute("SELECT count(*) FROM pg_catalog.pg_largeobject_metadata"
-                                      ).fetchone()
-            if total and total[0] != want["count"]:
-                self.problems.append(f"large objects: {total[0] - want['count']} not in the "
-                                     "backup")
         self.compared.append("large objects")
 
     def matviews(self) -> None:
@@ -263,8 +268,9 @@ class _Compare:
         dangling = self._dangling_keys(expected)
         if dangling:
             expected = {k: v for k, v in expected.items() if k not in dangling}
-            self.notes.append(f"{len(dangling)} foreign key(s) to tables whose rows this backup "
-                              "does not hold were not restored and not compared")
+            self.notes.append(f"{len(dangling)} foreign key(s) to tables not restored, or "
+                              "whose rows this backup does not hold, were not restored and not "
+                              "compared")
         keys = set(signature.belonging_to(expected, self.chosen))
         extra = set(signature.belonging_to(actual, self.chosen)) - set(expected)
         if self.scope.whole_database:
@@ -281,22 +287,36 @@ class _Compare:
                               "deparses queries differently")
 
     def _dangling_keys(self, expected: dict[str, dict[str, Any]]) -> set[str]:
-        """Foreign keys from tables whose rows a backup of some tables holds, to tables whose
-        rows it does not: the restore leaves them out (restore._without_dangling_keys)."""
-        if self.manifest.scope.is_full or not self.scope.data:
-            return set()
+        """Foreign keys of compared tables that a restore leaves out: to a table that is not
+        in the target (a selection restored into an empty database), or, for a backup of
+        some tables' rows, to a table whose rows it lacks (restore._without_dangling_keys)."""
+        present = {r.table for r in tbl.relations(self.conn, self.manifest.schema["schemas"])}
         held = {t.table for t in self.manifest.tables}
-        return {k for k, v in expected.items() if v.get("references") and v.get("table")
-                and tbl.Table.parse(v["table"]) in held
-                and tbl.Table.parse(v["references"]) not in held}
+        known = self.manifest.catalog()
+        trees = {known.root(t) for t in held}  # a partitioned table's key holds for each part
+        scoped = self.scope.data and not self.manifest.scope.is_full
+        dangling = set()
+        for key, item in expected.items():
+            if not item.get("references") or not item.get("table"):
+                continue
+            table, references = tbl.Table.parse(item["table"]), tbl.Table.parse(
+                item["references"])
+            if self.wanted(table) and (references not in present or (
+                    scoped and known.root(table) in trees and references not in held)):
+                dangling.add(key)
+        return dangling
 
     def integrity(self) -> list[str]:
-        """Constraints and sequences of the compared tables hold."""
+        """Constraints of the compared tables hold. A sequence behind its column is noted:
+        its value is compared with the backup's, and the backup may hold it so."""
         problems = [f"{names.qualified(s, t)}.{c}: constraint left NOT VALID"
                     for s, t, c in self.conn.execute(NOT_VALID).fetchall()
                     if self.wanted(tbl.Table(s, t))]
-        for name, cs, ct, ps, pt, cols, pcols in self.conn.execute(FOREIGN_KEYS).fetchall():
+        for name, cs, ct, ps, pt, cols, pcols, valid in self.conn.execute(
+                FOREIGN_KEYS).fetchall():
             if not (self.wanted(tbl.Table(cs, ct)) or self.wanted(tbl.Table(ps, pt))):
+                continue
+            if valid and self.scope.keys_added_after_rows:
                 continue
             join = sql.SQL(" AND ").join(
                 sql.SQL("p.{} = c.{}").format(sql.Identifier(p), sql.Identifier(c))
@@ -319,10 +339,10 @@ class _Compare:
                     sql.Identifier(ss, seq), sql.Identifier(column),
                     sql.Identifier(ts, table))).fetchone()
             if row and row[1] is not None and row[0] < row[1]:
-                problems.append(f"{names.qualified(ss, seq)} is at {row[0]}, behind "
-                                f"{names.qualified(ts, table)}.{column} max {row[1]}")
-        self.compared.append("constraints valid, foreign keys hold, sequences ahead of "
-                             "their columns")
+                self.notes.append(f"{names.qualified(ss, seq)} is at {row[0]}, behind "
+                                  f"{names.qualified(ts, table)}.{column} max {row[1]}: the "
+                                  "next values it gives may collide with rows")
+        self.compared.append("constraints valid, foreign keys hold")
         return problems
 
     def _exists(self, relation: tbl.Table) -> bool:
@@ -337,13 +357,6 @@ def health_problems(conn: psycopg.Connection[Any], manifest: Manifest,
     """The operator's health checks, run again and compared with the recorded values (the
     manifest's recorded SQL is never run: health.py)."""
     return health.problems(conn, manifest.health, checks, manifest.id)
-
-
-def _sequence_owners(manifest: Manifest) -> dict[tbl.Table, tbl.Table]:
-    """sequence -> the table that owns it, from the schema signature."""
-    return {tbl.Table.parse(key.split(" ", 1)[1]): tbl.Table.parse(item["table"])
-            for key, item in manifest.schema.get("objects", {}).items()
-            if key.startswith("sequence ") and item.get("table")}
 
 
 def now_iso() -> str:

@@ -17,6 +17,7 @@ role settings, values print the same way):
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
 import hashlib
@@ -136,6 +137,22 @@ class Snapshot:
 
     def owned_sequences(self, tables: Iterable[str]) -> set[str]:
         return {s for t in tables if t in self.tables for s in self.tables[t].sequences}
+
+    def ancestors(self, table: str) -> set[str]:
+        """The tables `table` is a partition or an inheritance child of, at any depth."""
+        found: set[str] = set()
+        todo = [table]
+        while todo:
+            for line in self.tables[todo.pop()].definition:
+                if line.startswith("partition of: "):
+                    parents = [line.split()[2]]
+                elif line.startswith("inherits: "):
+                    parents = ast.literal_eval(line.removeprefix("inherits: "))
+                else:
+                    continue
+                todo += [p for p in parents if p not in found]
+                found.update(parents)
+        return found
 
     def partitions(self, table: str) -> set[str]:
         """`table` and every partition below it, at any depth."""

@@ -355,3 +355,21 @@ def test_a_backup_recorded_by_an_older_backstop_still_verifies(pg, store, full, 
     assert any("recorded no schema signature" in note for note in report.notes)
     assert next(t for t in report.tables if t["table"] == "public.parent")[
         "expected_rows"] == 2  # version 1 counted the child's row in its parent
+
+
+def test_a_backup_of_some_tables_restores_all_its_data_over_a_copy(pg, store, hostile,
+                                                                   gpg_keys):
+    scoped = run_backup(BackupRequest("hostile", scope=Scope("data-only", tables=(
+        "public.companies", "public.quotes"))), connection=hostile, store=store,
+        recipient_keys=[gpg_keys.public])
+    assert set(scoped.sequences) == {"public.companies_id_seq", "public.quotes_id_seq"}
+    target = pg.database(empty=True)
+    do_restore(store, scoped, target, gpg_keys, mode="schema-only")
+    pg.sql(target, "SELECT setval('public.line_items_id_seq', 77)")
+
+    outcome = do_restore(store, scoped, target, gpg_keys, mode="data-only",
+                         confirm=target.dbname)
+
+    assert outcome.report.ok, (outcome.report.problems, outcome.report.mismatches)
+    assert rows(pg, target, "public.quotes") == 20
+    assert pg.sql(target, "SELECT last_value FROM public.line_items_id_seq") == [(77,)]

@@ -76,6 +76,10 @@ def test_scope_and_names_are_validated():
 
 def test_dump_patterns_quote_everything():
     assert Table("public", 'we"ird*').dump_pattern() == '"public"."we""ird*"'
+    # a filter file's quotes read a backslash as an escape and drop carriage returns
+    assert Table("a\\b", "new\nline").dump_pattern() == '"a\\\\b"."new\\nline"'
+    with pytest.raises(ConfigError, match="carriage return"):
+        Table("public", "cr\rname").dump_pattern()
 
 
 def test_resolving_table_names():
