@@ -548,11 +548,13 @@ class _Runner:
         if clean is not None or self.old_server:
             self.script(entries, preamble=clean or "")
         else:
-            # parallel jobs only load rows: without rows they only race for locks (two
-            # attaching a partitioned table's indexes deadlock in pg_restore 18)
+            # parallel jobs only load rows: without rows they only race for locks
             loads = any(e.desc == "TABLE DATA" for e in entries)
-            pgrestore.direct(self.target, entries, dump=self.dump, feed=self.feed,
-                             jobs=self.jobs if loads else 1)
+            jobs = self.jobs if loads and self.dump is not None else 1
+            first, last = _attachments_last(entries) if jobs > 1 else (list(entries), [])
+            pgrestore.direct(self.target, first, dump=self.dump, feed=self.feed, jobs=jobs)
+            if last:
+                pgrestore.direct(self.target, last, dump=self.dump, feed=self.feed, jobs=1)
 
     def script(self, entries: Sequence[archive.Entry], *, preamble: str = "",
                postamble: str = "") -> None:
@@ -560,6 +562,19 @@ class _Runner:
         pgrestore.scripted(self.target, entries, dump=self.dump, feed=self.feed,
                            preamble=preamble, postamble=postamble,
                            old_server=self.old_server)
+
+
+def _attachments_last(entries: Sequence[archive.Entry]
+                      ) -> tuple[list[archive.Entry], list[archive.Entry]]:
+    """Index attachments, and what needs them, apart for a pass of their own with one job:
+    attached at once by parallel workers, a partitioned index can stay INVALID (each one's
+    check that every partition is attached misses the other's uncommitted attachment)."""
+    later: set[int] = set()
+    for entry in entries:  # archive order: what an entry needs comes before it
+        if entry.desc == "INDEX ATTACH" or later.intersection(entry.deps):
+            later.add(entry.dump_id)
+    return ([e for e in entries if e.dump_id not in later],
+            [e for e in entries if e.dump_id in later])
 
 
 def logical_name(dbname: str) -> str:
