@@ -4,7 +4,7 @@ passes, and each injected fault turns its own item to FAIL with the evidence nam
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,36 +14,10 @@ from backstop.errors import ConfigError
 from backstop.manifest import Manifest
 from backstop.report_model import DUE, FAIL, INFO, PASS, Period, Report, Settings
 from backstop.store import open_store
-from tests.conftest import KeyPair, Postgres
 from tests.integration import year
 
-FAULTS = year.Faults(missing_days=(date(2025, 12, 16), date(2025, 12, 17)),
-                     collapsed_day=date(2025, 12, 20), failed_test_day=date(2025, 12, 9),
-                     slow_test_day=date(2025, 12, 3))
-SETTINGS = Settings.from_dict({"databases": [{"name": "quotepro",
-                                              "schedules": ["daily", "weekly", "monthly"]}]})
 
-
-@pytest.fixture(scope="module")
-def base(pg: Postgres, gpg_keys: KeyPair, tmp_path_factory: pytest.TempPathFactory) -> Manifest:
-    return year.template(pg, gpg_keys, tmp_path_factory.mktemp("template"))
-
-
-@pytest.fixture(scope="module")
-def months_before(base: Manifest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """January to November, written once; each store below starts as a copy of it."""
-    root = tmp_path_factory.mktemp("year") / "store"
-    year.generate(open_store(str(root)), base, end=year.MONTH_START)
-    return root
-
-
-def december(months_before: Path, base: Manifest, root: Path, faults: year.Faults) -> Path:
-    shutil.copytree(months_before, root)
-    year.generate(open_store(str(root)), base, faults=faults, start=year.MONTH_START, seed=12)
-    return root
-
-
-def checklist(root: Path, settings: Settings = SETTINGS) -> Report:
+def checklist(root: Path, settings: Settings = year.SETTINGS) -> Report:
     period = Period.month(year.MONTH, now=year.REPORT_NOW)
     return report.build(open_store(str(root)), settings, period, now=year.REPORT_NOW,
                         sources=report.Sources())
@@ -52,15 +26,13 @@ def checklist(root: Path, settings: Settings = SETTINGS) -> Report:
 @pytest.fixture(scope="module")
 def healthy(months_before: Path, base: Manifest, tmp_path_factory: pytest.TempPathFactory
             ) -> Path:
-    return december(months_before, base, tmp_path_factory.mktemp("healthy") / "store",
+    return year.december(months_before, base, tmp_path_factory.mktemp("healthy") / "store",
                     year.Faults())
 
 
 @pytest.fixture(scope="module")
-def faulty(months_before: Path, base: Manifest, tmp_path_factory: pytest.TempPathFactory
-           ) -> Report:
-    return checklist(december(months_before, base, tmp_path_factory.mktemp("faulty") / "store",
-                              FAULTS))
+def faulty(faulty_store: Path) -> Report:
+    return checklist(faulty_store)
 
 
 def test_a_healthy_year_passes_every_item_its_backups_answer(healthy: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import random
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 from backstop import restore
 from backstop.backup import BackupRequest, run_backup
 from backstop.manifest import DONE, FAILED, Manifest, object_key
+from backstop.report_model import Settings
 from backstop.store import ObjectStore, open_store
 from tests.conftest import KeyPair, Postgres
 
@@ -35,6 +37,13 @@ class Faults:
     collapsed_day: date | None = None  # the daily backup is a tenth of its usual size
     failed_test_day: date | None = None  # that night's restore test found a difference
     slow_test_day: date | None = None  # that night's restore took 75 minutes
+
+
+FAULTS = Faults(missing_days=(date(2025, 12, 16), date(2025, 12, 17)),
+                collapsed_day=date(2025, 12, 20), failed_test_day=date(2025, 12, 9),
+                slow_test_day=date(2025, 12, 3))
+SETTINGS = Settings.from_dict({"databases": [{"name": DATABASE,
+                                              "schedules": ["daily", "weekly", "monthly"]}]})
 
 
 def template(pg: Postgres, keys: KeyPair, root: Path) -> Manifest:
@@ -55,6 +64,13 @@ def year(store: ObjectStore, base: Manifest, faults: Faults = Faults()) -> list[
     are the same whatever December holds)."""
     return (generate(store, base, end=MONTH_START)
             + generate(store, base, faults=faults, start=MONTH_START, seed=12))
+
+
+def december(months_before: Path, base: Manifest, root: Path, faults: Faults) -> Path:
+    """A copy of a store holding January to November, then December with ``faults``."""
+    shutil.copytree(months_before, root)
+    generate(open_store(str(root)), base, faults=faults, start=MONTH_START, seed=12)
+    return root
 
 
 def commit(store: ObjectStore, manifest: Manifest, body: bytes) -> None:
