@@ -4,6 +4,7 @@ function and prints; errors become one line on stderr and a distinct exit code."
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
 import logging
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backstop import catalog, restore
+from backstop import catalog, report_cli, restore
 from backstop.backup import FINGERPRINT_LIMIT, BackupRequest, run_backup
 from backstop.connection import Connection
 from backstop.errors import BackstopError, ConfigError, VerificationError
@@ -78,6 +79,8 @@ def parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", parents=[common], help="the backup log")
     listing.add_argument("--database")
+    listing.add_argument("--csv", action="store_true",
+                         help="CSV in the runbook's backup log columns")
     listing.set_defaults(run=cmd_list)
 
     show = commands.add_parser("show", parents=[common], help="one backup's manifest")
@@ -114,6 +117,7 @@ def parser() -> argparse.ArgumentParser:
                                                  " default: the database server itself)")
     source_options(verifying)
     verifying.set_defaults(run=cmd_verify)
+    report_cli.add_commands(commands, common)
     return top
 
 
@@ -259,6 +263,9 @@ def show_report(result: dict[str, Any], as_json: bool) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     store = open_store(args.store)
     manifests = catalog.list_manifests(store, database=args.database)
+    if args.csv:
+        print_csv([log_entry(m, store) | {"id": m.id} for m in manifests])
+        return 0
     if args.json:
         print(json.dumps([log_entry(m, store) for m in manifests], indent=2))
         return 0
@@ -279,6 +286,25 @@ def log_entry(m: Manifest, store: ObjectStore) -> dict[str, Any]:
         "verified": "-" if verified is None else ("yes" if verified.get("ok") else "FAILED"),
         "stored": store.location, "retention": RETENTION_POLICY[m.retention],
     }
+
+
+CSV_COLUMNS = {"Date": "date", "Time": "time", "Type": "type", "Filename": "file",
+               "Size": "size", "Reason": "reason", "Verified": "verified", "Stored": "stored",
+               "Retention": "retention", "Database": "database", "Status": "status",
+               "Backup ID": "id"}
+
+
+def print_csv(entries: list[dict[str, Any]]) -> None:
+    """The runbook's backup log template as CSV: its nine columns, then database, status, id."""
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows([_cell(str(entry[key])) for key in CSV_COLUMNS.values()]
+                     for entry in entries)
+
+
+def _cell(text: str) -> str:
+    """A spreadsheet runs a cell that starts like a formula; a reason is text, keep it so."""
+    return "'" + text if len(text) > 1 and text[0] in "=+-@\t\r" else text
 
 
 def cmd_show(args: argparse.Namespace) -> int:
