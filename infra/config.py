@@ -25,6 +25,7 @@ from infra.config_values import (
     optional_str_setting,
     str_list_setting,
 )
+from infra.report_config import Report, parse_report
 from infra.restore_config import Restore, parse_restore
 
 RETENTION_CLASSES = ("daily", "weekly", "monthly", "pre-migration", "pre-restore", "manual")
@@ -140,6 +141,7 @@ class BackstopConfig:
     postgres_version: str = "18.1"
     tags: Mapping[str, str] = field(default_factory=dict)
     restore: Restore = field(default_factory=Restore)
+    report: Report = field(default_factory=Report)
 
     def database_secrets(self) -> dict[str, str]:
         return {db.name: db.secret for db in self.databases}
@@ -153,7 +155,7 @@ class BackstopConfig:
 KEYS = ("databases", "recipients", "stack_name", "account", "region", "architecture", "prefix",
         "retention_days", "object_lock", "replication", "rpo_hours", "rto_minutes",
         "collapsed_fraction", "backup_function", "log_retention_days", "alarm_emails", "network",
-        "postgres_version", "tags", "restore")
+        "postgres_version", "tags", "restore", "report")
 
 NUMERIC_KEYS = ("rpo_hours", "rto_minutes", "collapsed_fraction", "log_retention_days")
 
@@ -258,7 +260,8 @@ def load_config(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Back
         collapsed_fraction=float(fraction), backup_function=_backup_function(raw),
         log_retention_days=log_days, alarm_emails=emails, network=_network(raw.get("network")),
         postgres_version=postgres_version, tags=dict(tags),
-        restore=parse_restore(raw.get("restore")))
+        restore=parse_restore(raw.get("restore")),
+        report=parse_report(raw.get("report"), tuple(db.name for db in databases)))
     if config.network is not None and len(set(config.network.availability_zones)) < 2:
         raise ConfigurationError("network.subnet_ids", "scratch RDS instances for restore "
                                  "verification need subnets in at least two availability zones",

@@ -33,6 +33,18 @@ def acknowledge_functions(functions: IConstruct, *, prefix: str) -> None:
                 "is limited to the Backstop prefix of the backup bucket.")
 
 
+def acknowledge_report(functions: IConstruct, *, prefix: str, replica_arn: str | None) -> None:
+    """The checklist report writes its reports and acknowledgements under their prefixes."""
+    for kind in ("reports", "acknowledgements"):
+        acknowledge(functions, f"AwsSolutions-IAM5[Resource::<BackupBucket.Arn>/{prefix}/{kind}/*]",
+                    f"Each month's report and each acknowledgement gets its own key; the "
+                    f"report function may write only under the {kind} prefix.")
+    if replica_arn:
+        acknowledge(functions, f"AwsSolutions-IAM5[Resource::{replica_arn}/{prefix}/*]",
+                    "The report checks (HEAD) that each backup's replica exists; backup keys "
+                    "are unknown in advance.")
+
+
 def acknowledge_workflow(workflow: IConstruct, *, functions: list[lambda_.Function]) -> None:
     acknowledge(workflow, "AwsSolutions-IAM5[Resource::*]",
                 "Execution logs (logs:*LogDelivery*), tracing (xray:*) and "

@@ -22,10 +22,12 @@ from infra.monitoring import Monitoring
 from infra.nag import (
     acknowledge_functions,
     acknowledge_lock_table,
+    acknowledge_report,
     acknowledge_restore,
     acknowledge_workflow,
 )
 from infra.recipients import RecipientKeys
+from infra.report import ChecklistReport
 from infra.restore_runner import ContainerRunner
 from infra.restore_workflow import RESTORE, VERIFY, RestoreWorkflow
 from infra.schedules import Schedules
@@ -178,6 +180,9 @@ class BackstopStack(cdk.Stack):
                               "RpoCheck": rpo_fn, "RestorePlan": plan_fn, "Restore": restore_fn,
                               "ScratchSweeper": sweeper_fn})
 
+        checklist = ChecklistReport(self, "Report", config=config, functions=functions,
+                                    storage=storage, topic=alerts.topic, topic_key=alerts.key)
+
         self.storage = storage
         self.state_machine = workflow.state_machine
         self.verification_state_machine = verification
@@ -187,6 +192,8 @@ class BackstopStack(cdk.Stack):
         cdk.CfnOutput(self, "RestoreVerificationStateMachineArn",
                       value=verification.state_machine_arn)
         cdk.CfnOutput(self, "ManualRestoreStateMachineArn", value=manual.state_machine_arn)
+        cdk.CfnOutput(self, "ReportStateMachineArn",
+                      value=checklist.state_machine.state_machine_arn)
         cdk.CfnOutput(self, "AlertTopicArn", value=alerts.topic.topic_arn)
         cdk.CfnOutput(self, "ScratchClientSecurityGroupId",
                       value=scratch.client_sg.security_group_id,
@@ -195,6 +202,9 @@ class BackstopStack(cdk.Stack):
         acknowledge_functions(functions, prefix=config.prefix)
         acknowledge_workflow(workflow, functions=[validate_fn, backup_fn, check_fn])
         acknowledge_lock_table(workflow.locks)
+        acknowledge_workflow(checklist, functions=[checklist.function])
+        acknowledge_report(functions, prefix=config.prefix, replica_arn=None if config.replication
+                           is None else config.replication.destination_bucket_arn)
         acknowledge_restore(task_definition=runner.task_definition, runner=runner,
                             workflows=list(workflows.values()), functions=functions,
                             workflow_functions=[plan_fn, restore_fn], prefix=config.prefix)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+import urllib.parse
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -74,6 +75,27 @@ def publish(store: ObjectStore, report: Report) -> tuple[str, str]:
     store.put(html_key, report_html.render(report).encode())
     store.put(json_key, json.dumps(report.to_dict(), indent=2).encode())
     return html_key, json_key
+
+
+def notice(store: ObjectStore, report: Report, keys: tuple[str, str], *, region: str
+           ) -> dict[str, Any]:
+    """What the alert topic sends: the verdict item by item, and where the report is."""
+    html, data = (f"{store.location}/{key}" for key in keys)
+    link = html
+    if html.startswith("s3://"):
+        bucket, _, key = html.removeprefix("s3://").partition("/")
+        link = (f"https://s3.console.aws.amazon.com/s3/object/{bucket}?region={region}"
+                f"&prefix={urllib.parse.quote(key)}")
+    failed = [i.id for i in report.failed]
+    subject = (f"Backstop checklist {report.period.label}: "
+               + (f"{len(failed)} item(s) FAIL" if failed else "PASS"))
+    lines = [f"Backup verification checklist {report.period.label} for {store.location}: "
+             f"{report.status}", "", *(f"[{i.status}] {i.title}: {i.summary}"
+                                       for i in report.items),
+             "", f"Report (open in the S3 console): {link}", f"HTML: {html}", f"JSON: {data}"]
+    return {"month": report.period.label, "status": report.status, "failed": failed,
+            "html": html, "json": data, "link": link, "subject": subject,
+            "message": "\n".join(lines)}
 
 
 # --------------------------------------------------------------------------- reading

@@ -304,4 +304,5 @@ def test_restore_workflow_failures_and_timeouts_alarm(template: dict[str, Any]) 
     alarms = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()
               if a["Properties"].get("Namespace") == "AWS/States"]
     machines = {_text(a["Dimensions"]) for a in alarms}
-    assert len(alarms) == 6 and len(machines) == 3
+    # backup, verification, manual restore and the checklist report: failed and timed out
+    assert len(alarms) == 8 and len(machines) == 4
