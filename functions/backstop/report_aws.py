@@ -183,14 +183,15 @@ def retention(store: ObjectStore, settings: Settings) -> Item:
     for class_prefix, days in expected.items():
         applying = [r for r in enabled if _covers(_rule_prefix(r), class_prefix)
                     or _rule_prefix(r).startswith(class_prefix)]
-        expiring = sorted({d for d in map(_expiry, applying) if d is not None})
+        expirers = [r for r in applying if _expiry(r) is not None]
+        expiring = sorted({d for d in map(_expiry, expirers) if d is not None})
         if days is None and expiring:
-            problems.append(f"{class_prefix}: rule(s) {_ids(applying)} expire these backups "
+            problems.append(f"{class_prefix}: rule(s) {_ids(expirers)} expire these backups "
                             f"after {expiring[0]} days; the config keeps them until deleted")
         elif days is not None and expiring != [days]:
             problems.append(f"{class_prefix}: expires after "
                             f"{' / '.join(map(str, expiring)) or 'never'} days "
-                            f"(rules {_ids(applying) or 'none'}); the config says {days}")
+                            f"(rules {_ids(expirers) or 'none'}); the config says {days}")
         for rule in applying:
             if rule.get("Transitions") or rule.get("NoncurrentVersionTransitions"):
                 problems.append(f"rule {rule.get('ID', '?')} moves {class_prefix} backups to "

@@ -10,7 +10,6 @@ counts the failed items, and the returned subject and message are what the topic
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,7 +53,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with single_metric(name="ReportItemsFailed", unit=MetricUnit.Count,
                        value=len(built.failed)):
         pass
-    notice = report.notice(store, built, keys, region=os.environ.get("AWS_REGION", ""))
+    notice = report.notice(store, built, keys, region=_runtime.client("s3").meta.region_name)
     logger.info("checklist report", extra={"month": built.period.label,
                                            "status": built.status,
                                            "failed": [i.id for i in built.failed]})
