@@ -8,7 +8,7 @@ from html import escape
 
 from backstop.report_model import Chart, Item, Report
 
-WIDTH, HEIGHT, PAD = 640, 170, 34
+WIDTH, HEIGHT, PAD, LEFT = 640, 170, 24, 60  # LEFT: room for the axis label
 COLOURS = {"PASS": "#1a7f37", "FAIL": "#c62828", "DUE": "#9a6700", "INFO": "#57606a"}
 POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE = """
@@ -71,7 +71,7 @@ def _chart(chart: Chart, id_: str) -> str:
     """Bars, one per point (out-of-bounds ones red), the limit as a dashed line."""
     values = [p[1] for p in chart.points]
     top = max([*values, chart.limit or 0, 1e-9]) * 1.1
-    inner_w, inner_h = WIDTH - 2 * PAD, HEIGHT - 2 * PAD
+    inner_w, inner_h = WIDTH - LEFT - PAD, HEIGHT - 2 * PAD
     step = inner_w / max(len(values), 1)
 
     def y(value: float) -> float:
@@ -79,7 +79,7 @@ def _chart(chart: Chart, id_: str) -> str:
 
     bars = []
     for n, (label, value, bad) in enumerate(chart.points):
-        x = PAD + n * step + step * 0.1
+        x = LEFT + n * step + step * 0.1
         colour = "#c62828" if bad else "#4a7bb7"
         bars.append(f'<rect class="bar" x="{x:.1f}" y="{y(value):.1f}" '
                     f'width="{max(step * 0.8, 1):.1f}" height="{PAD + inner_h - y(value):.1f}" '
@@ -87,23 +87,23 @@ def _chart(chart: Chart, id_: str) -> str:
                     f"{' (out of bounds)' if bad else ''}</title></rect>")
     labels = [(0, chart.points[0][0]), (len(values) - 1, chart.points[-1][0])] \
         if chart.points else []
-    axis = "".join(f'<text x="{PAD + n * step + step / 2:.1f}" y="{HEIGHT - PAD + 14}" '
+    axis = "".join(f'<text x="{LEFT + n * step + step / 2:.1f}" y="{HEIGHT - PAD + 14}" '
                    f'text-anchor="middle">{escape(label)}</text>' for n, label in labels)
     limit = ""
     if chart.limit is not None:
         ly = y(chart.limit)
-        limit = (f'<line class="limit" x1="{PAD}" x2="{WIDTH - PAD}" y1="{ly:.1f}" '
+        limit = (f'<line class="limit" x1="{LEFT}" x2="{WIDTH - PAD}" y1="{ly:.1f}" '
                  f'y2="{ly:.1f}" stroke="#c62828" stroke-dasharray="4 3"/>'
                  f'<text x="{WIDTH - PAD}" y="{ly - 3:.1f}" text-anchor="end">'
                  f"{escape(chart.limit_label)}</text>")
     return (f'<figure class="chart" id="{escape(id_)}"><svg xmlns="http://www.w3.org/2000/svg" '
             f'width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
             f'aria-label="{escape(chart.title)}">'
-            f'<line x1="{PAD}" x2="{PAD}" y1="{PAD}" y2="{HEIGHT - PAD}" stroke="#8c959f"/>'
-            f'<line x1="{PAD}" x2="{WIDTH - PAD}" y1="{HEIGHT - PAD}" y2="{HEIGHT - PAD}" '
-            f'stroke="#8c959f"/><text x="{PAD - 4}" y="{PAD + 4}" text-anchor="end">'
+            f'<line x1="{LEFT}" x2="{LEFT}" y1="{PAD}" y2="{HEIGHT - PAD}" stroke="#8c959f"/>'
+            f'<line x1="{LEFT}" x2="{WIDTH - PAD}" y1="{HEIGHT - PAD}" y2="{HEIGHT - PAD}" '
+            f'stroke="#8c959f"/><text x="{LEFT - 4}" y="{PAD + 4}" text-anchor="end">'
             f"{_value(top, chart.unit)}</text>"
-            f'<text x="{PAD - 4}" y="{HEIGHT - PAD}" text-anchor="end">0</text>'
+            f'<text x="{LEFT - 4}" y="{HEIGHT - PAD}" text-anchor="end">0</text>'
             f"{''.join(bars)}{limit}{axis}</svg><figcaption>{escape(chart.title)}"
             "</figcaption></figure>")
 
