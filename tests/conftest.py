@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -119,12 +120,12 @@ PG15_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 @pytest.fixture(scope="session")
-def pg15(pg: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connection]:
+def pg15(pg: Postgres) -> Iterator[Connection]:
     """A throwaway PostgreSQL 15 cluster (Debian's postgresql-15), the version Supabase runs,
     holding the QuotePro sample. Started as an unprivileged user; skipped where absent."""
     if not (PG15_BIN / "postgres").is_file():
         pytest.skip("PostgreSQL 15 server binaries are absent (Debian package postgresql-15)")
-    root = tmp_path_factory.mktemp("pg15")
+    root = server_directory("pg15")
     data = root / "data"
     as_user: list[str] = []
     if os.geteuid() == 0:  # postgres refuses to run as root: use the embedded server's user
@@ -148,6 +149,14 @@ def pg15(pg: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Con
     finally:
         subprocess.run([*as_user, str(PG15_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate",
                         "stop"], check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def server_directory(name: str) -> Path:
+    """A directory for a server that runs as another user, outside pytest's temporary root:
+    pytest makes that root private (0700) whenever a session starts, which would lock a
+    running server out of its own data directory."""
+    return Path(tempfile.mkdtemp(prefix=f"backstop-{name}-"))
 
 
 def _ids(user: str) -> tuple[int, int]:

@@ -7,17 +7,19 @@ leaves a FAILED manifest (when the store still accepts writes), never a DONE one
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import secrets
+import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
-from backstop import pipeline
+from backstop import archive, pipeline, snapshot
 from backstop import tables as tbl
 from backstop.connection import Connection
 from backstop.crypto import Keyring
@@ -89,43 +91,43 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
           progress: pipeline.Progress | None) -> Manifest:
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
+    # The snapshot must outlive the dump, however long it takes.
+    conn.execute("SET idle_in_transaction_session_timeout = 0")
+    conn.execute("SET statement_timeout = 0")
     row = conn.execute("SELECT pg_export_snapshot(), now(), current_setting('server_version')"
                        ).fetchone()
     assert row is not None
     snapshot_id, taken_at, server_version = row
-    available = tbl.user_tables(conn)
-    excluded = tbl.resolve(base.scope.exclude_tables, list(available))
-    if base.scope.tables:
-        selected = {t: available[t] for t in tbl.resolve(base.scope.tables, list(available))}
-    else:
-        selected = {t: size for t, size in available.items() if t not in excluded}
-    args = _dump_args(base.scope, list(selected), excluded, snapshot_id, connection)
-    extensions = dict(conn.execute("SELECT extname, extversion FROM pg_extension "
-                                   "WHERE extname <> 'plpgsql' ORDER BY 1").fetchall())
+    coverage = snapshot.cover(conn, base.scope)
     health = run_checks(conn, checks)
 
-    measured: list[tbl.TableStats] = []
+    recorded: dict[str, Any] = {}
     failures: list[BaseException] = []
 
     def measure() -> None:
         try:
-            measured.extend(tbl.measure(conn, selected, base.fingerprint_limit_bytes))
+            recorded.update(snapshot.record(conn, coverage, base.fingerprint_limit_bytes))
         except BaseException as exc:  # reported by the main thread
             failures.append(exc)
 
+    toc = archive.Reader()
     writer = store.writer(base.key)
     counter = threading.Thread(target=measure, name="backstop-measure")
     try:
-        with connection.child_env() as env:
+        with connection.child_env() as env, _filter_file(base.scope, coverage) as filters:
             counter.start()
             stored = pipeline.dump_to(
-                writer, args=args, env=env, keyring=keyring, recipients=recipients,
-                progress=progress,
+                writer, args=_dump_args(base.scope, coverage, filters, snapshot_id, connection),
+                env=env, keyring=keyring, recipients=recipients, progress=progress,
+                tap=toc.feed,
                 describe=lambda why: f"pg_dump of {connection.describe()} failed "
                                      f"({connection.scrub(why)}); nothing was stored")
             counter.join()
         if failures:  # the first cause: a failed count also ends the snapshot pg_dump uses
             raise failures[0]
+        if toc.toc is None:
+            raise DumpError(f"pg_dump of {connection.describe()} wrote no complete archive "
+                            "header; nothing was stored")
         writer.commit()
     except BaseException as exc:
         if counter.is_alive():
@@ -142,8 +144,10 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
         source={"database": connection.dbname, "host": connection.host,
                 "server_version": server_version},
         dump={"tool": "pg_dump", "version": tool_version("pg_dump"), "format": "custom",
-              "compression": pipeline.COMPRESSION, "plain_size": stored.plain_size},
-        tables=tuple(measured), extensions=extensions, health=health)
+              "archive_version": ".".join(map(str, toc.toc.version)),
+              "compression": pipeline.COMPRESSION, "plain_size": stored.plain_size,
+              "entries": len(toc.toc.entries)},
+        sequences=toc.toc.sequence_values(), health=health, **recorded)
 
 
 def run_checks(conn: psycopg.Connection[Any], checks: Mapping[str, str]) -> dict[str, Any]:
@@ -166,17 +170,29 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _dump_args(scope: Scope, selected: list[tbl.Table], excluded: list[tbl.Table],
-               snapshot_id: str, connection: Connection) -> list[str]:
+def _dump_args(scope: Scope, coverage: snapshot.Coverage, filters: str, snapshot_id: str,
+               connection: Connection) -> list[str]:
     args = [pg_tool("pg_dump"), "--format=custom", "--compress=0", "--no-password",
-            f"--snapshot={snapshot_id}", f"--dbname={connection.conninfo()}"]
-    if scope.mode != "full":
-        args.append(f"--{scope.mode}")
-    if scope.tables:
-        args.append("--strict-names")
-        args.extend(f"--table={t.dump_pattern()}" for t in selected)
-    args.extend(f"--exclude-table={t.dump_pattern()}" for t in excluded)
+            f"--snapshot={snapshot_id}", f"--dbname={connection.conninfo()}",
+            f"--filter={filters}"]
+    if scope.mode == "schema-only":
+        args.append("--schema-only")
+    args.append("--large-objects" if coverage.whole else "--no-large-objects")
     return args
+
+
+@contextlib.contextmanager
+def _filter_file(scope: Scope, coverage: snapshot.Coverage) -> Iterator[str]:
+    """pg_dump's --filter file: the schemas in scope, the tables left out, and the tables
+    whose definitions the archive holds without their rows (names never reach argv)."""
+    lines = [f"include schema {tbl.dump_pattern(s)}" for s in scope.schemas]
+    lines += [f"exclude schema {tbl.dump_pattern(s)}" for s in scope.exclude_schemas]
+    lines += [f"exclude table {t.dump_pattern()}" for t in coverage.excluded]
+    lines += [f"exclude table_data {t.dump_pattern()}" for t in coverage.without_data()]
+    with tempfile.NamedTemporaryFile("w", prefix="backstop-filter-", suffix=".txt") as handle:
+        handle.write("\n".join(lines) + "\n")
+        handle.flush()
+        yield handle.name
 
 
 def _record_failure(store: ObjectStore, base: Manifest, encryption: dict[str, Any],

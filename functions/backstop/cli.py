@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backstop import catalog, report_cli, restore
+from backstop import catalog, names, report_cli, restore
 from backstop.backup import FINGERPRINT_LIMIT, BackupRequest, run_backup
 from backstop.connection import Connection
 from backstop.errors import BackstopError, ConfigError, VerificationError
@@ -60,8 +60,14 @@ def parser() -> argparse.ArgumentParser:
                                            "(default: the database's own name)")
     backup.add_argument("--scope", choices=SCOPE_MODES, default="full")
     backup.add_argument("--table", action="append", default=[], metavar="NAME",
-                        help="only these tables (repeat, or comma-separated)")
-    backup.add_argument("--exclude-table", action="append", default=[], metavar="NAME")
+                        help="hold only these tables' rows, with every definition (repeat, "
+                             'or comma-separated; schema.table, quoted: s."My.Table")')
+    backup.add_argument("--exclude-table", action="append", default=[], metavar="NAME",
+                        help="leave out these tables entirely (repeat, or comma-separated)")
+    backup.add_argument("--schema", action="append", default=[], metavar="NAME",
+                        help="only these schemas (repeat, or comma-separated)")
+    backup.add_argument("--exclude-schema", action="append", default=[], metavar="NAME",
+                        help="leave out these schemas entirely")
     backup.add_argument("--retention", choices=RETENTION_CLASSES, default="manual")
     backup.add_argument("--reason", default="manual backup")
     backup.add_argument("--recipient-key", action="append", metavar="FILE",
@@ -101,7 +107,8 @@ def parser() -> argparse.ArgumentParser:
                                               "password (env BACKSTOP_TARGET_URL may hold one)")
     restoring.add_argument("--mode", choices=RESTORE_MODES, default="full")
     restoring.add_argument("--table", action="append", default=[], metavar="NAME",
-                         help="with --mode tables: the tables to restore")
+                         help="the tables to restore (--mode tables), or to narrow data-only "
+                              'and schema-only to (schema.table, quoted: s."My.Table")')
     restoring.add_argument("--confirm", metavar="DATABASE",
                          help="required when the target already has tables: its name")
     restoring.add_argument("--incident-at", type=timestamp, metavar="TIME",
@@ -117,6 +124,15 @@ def parser() -> argparse.ArgumentParser:
                                                  " default: the database server itself)")
     source_options(verifying)
     verifying.set_defaults(run=cmd_verify)
+
+    checking = commands.add_parser("check", parents=[chooser],
+                                   help="prove an existing database against a backup, "
+                                        "read-only")
+    checking.add_argument("--target-url", help="postgresql:// URL of the database to check, "
+                                               "without a password (env BACKSTOP_TARGET_URL)")
+    checking.add_argument("--table", action="append", default=[], metavar="NAME",
+                          help="only these tables and what belongs to them")
+    checking.set_defaults(run=cmd_check)
     report_cli.add_commands(commands, common)
     return top
 
@@ -176,7 +192,8 @@ def named(check: str) -> tuple[str, str]:
 
 
 def split(values: Sequence[str]) -> tuple[str, ...]:
-    return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
+    """Repeated and comma-separated names; a comma inside double quotes is part of a name."""
+    return tuple(item for value in values for item in names.split_list(value))
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -184,7 +201,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     request = BackupRequest(
         database=args.database or connection.dbname, retention=args.retention,
         reason=args.reason,
-        scope=Scope(args.scope, split(args.table), split(args.exclude_table)),
+        scope=Scope(args.scope, split(args.table), split(args.exclude_table),
+                    split(args.schema), split(args.exclude_schema)),
         checks=dict(named(check) for check in args.check))
     keys = read_keys(args.recipient_key, "BACKSTOP_RECIPIENT_KEYS", "recipient key")
     meter = Meter(enabled=not (args.quiet or args.json) and sys.stderr.isatty())
@@ -206,6 +224,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     target = database_from(args.target_url, "BACKSTOP_TARGET_URL", "--target-url")
     request = restore.RestoreRequest(mode=args.mode, tables=split(args.table),
                                      confirm=args.confirm)
+    window = restore.data_loss_window(manifest, args.incident_at) if args.incident_at else None
     recipients = (read_keys(args.recipient_key, "BACKSTOP_RECIPIENT_KEYS", "recipient key")
                   if args.confirm else [])
     outcome = restore.restore(store, manifest, target=target, request=request,
@@ -213,8 +232,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {"backup": manifest.id, "target": target.describe(),
                               "pre_restore_backup": outcome.pre_restore_backup,
                               "report": outcome.report.to_dict()}
-    if args.incident_at:
-        window = restore.data_loss_window(manifest, args.incident_at)
+    if window is not None:
         result["data_loss_window_seconds"] = window.total_seconds()
     show_report(result, args.json)
     return 0 if outcome.report.ok else VerificationError.exit_code
@@ -228,6 +246,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
               if scratch else source(args))
     report = restore.verify_backup(store, manifest, server=server,
                                    private_key=private_key(args))
+    show_report({"backup": manifest.id, "report": report.to_dict()}, args.json)
+    return 0 if report.ok else VerificationError.exit_code
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    store = open_store(args.store)
+    manifest = restore.choose(store, args.backup, database=args.database, before=args.before)
+    target = database_from(args.target_url, "BACKSTOP_TARGET_URL", "--target-url")
+    report = restore.check(manifest, target=target, tables=split(args.table))
     show_report({"backup": manifest.id, "report": report.to_dict()}, args.json)
     return 0 if report.ok else VerificationError.exit_code
 
@@ -251,6 +278,9 @@ def show_report(result: dict[str, Any], as_json: bool) -> None:
     print(f"  tables matched   {report['tables_matched']} of {report['tables_checked']}")
     for line in report["problems"]:
         print(f"  PROBLEM          {line}")
+    for label, key in (("compared", "compared"), ("skipped", "skipped"), ("note", "notes")):
+        for line in report[key]:
+            print(f"  {label:16} {line}")
     print(f"  restore time     {report['restore_seconds']:.1f} s "
           f"({report['throughput_mb_s']:.1f} MB/s), checks {report['verify_seconds']:.1f} s")
     if result.get("pre_restore_backup"):
@@ -314,6 +344,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     data = manifest.to_dict()
     tables = data.pop("tables")
+    for key in ("schema", "relations", "sequences", "matviews", "roles"):
+        recorded = data.pop(key)
+        objects = recorded.get("objects", {}) if key == "schema" else recorded
+        print(f"{key:24} {len(objects)} recorded")
     for key, value in data.items():
         print(f"{key:24} {json.dumps(value) if isinstance(value, dict | list) else value}")
     print()

@@ -20,6 +20,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from backstop.errors import ConfigError, SourceError, scrub
 
+SESSION = {"DateStyle": "ISO", "IntervalStyle": "postgres", "TimeZone": "UTC",
+           "extra_float_digits": "1", "bytea_output": "hex", "client_encoding": "UTF8",
+           "lc_monetary": "C", "xmlbinary": "base64", "xmloption": "content"}
+
 
 @dataclasses.dataclass(frozen=True)
 class Connection:
@@ -96,8 +100,15 @@ class Connection:
         return f"{self.dbname} on {self.host}:{self.port}"
 
     def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
+        """A session whose printed values do not depend on the server's, database's or
+        role's settings (timestamps, intervals, floats, bytea, money print one way)."""
         try:
-            return psycopg.connect(self.conninfo(), password=self.password, **kwargs)
+            conn = psycopg.connect(self.conninfo(), password=self.password, **kwargs)
+            conn.execute("SELECT pg_catalog.set_config(name, value, false) FROM unnest("
+                         "%s::text[], %s::text[]) AS s(name, value)",
+                         [list(SESSION), list(SESSION.values())])
+            conn.commit()
+            return conn
         except psycopg.Error as exc:
             raise SourceError(
                 f"cannot connect to database {self.describe()}: {self.scrub(str(exc))}; "

@@ -12,7 +12,7 @@ from typing import Any
 from backstop.errors import ConfigError, IntegrityError
 from backstop.tables import TableStats
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: counts and text fingerprints only; read and verified as such
 DONE, FAILED = "DONE", "FAILED"
 RETENTION_CLASSES = ("daily", "weekly", "monthly", "pre-migration", "pre-restore", "manual")
 SCOPE_MODES = ("full", "schema-only", "data-only")
@@ -23,23 +23,48 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 @dataclasses.dataclass(frozen=True)
 class Scope:
+    """What a backup covers. Every backup holds the definitions of everything in its schemas
+    (so it restores on its own); `tables` narrows whose rows it holds; `schema-only` holds
+    none; `data-only` holds them all and says the intended restore is of data alone."""
+
     mode: str = "full"
     tables: tuple[str, ...] = ()
     exclude_tables: tuple[str, ...] = ()
+    schemas: tuple[str, ...] = ()
+    exclude_schemas: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in SCOPE_MODES:
             raise ConfigError(f"scope {self.mode!r} is not one of {', '.join(SCOPE_MODES)}")
         if self.tables and self.exclude_tables:
             raise ConfigError("give either tables to include or tables to exclude, not both")
+        if self.schemas and self.exclude_schemas:
+            raise ConfigError("give either schemas to include or schemas to exclude, not both")
+
+    @property
+    def is_full(self) -> bool:
+        """Holds every row of the database as configured: what the RPO and the nightly
+        verification count as a recovery point."""
+        return self.mode == "full" and not self.tables
 
     def describe(self) -> str:
         parts = [self.mode]
-        if self.tables:
-            parts.append("tables " + ",".join(self.tables))
-        if self.exclude_tables:
-            parts.append("excluding " + ",".join(self.exclude_tables))
+        for label, values in (("schemas", self.schemas), ("excluding schemas",
+                              self.exclude_schemas), ("tables", self.tables),
+                              ("excluding", self.exclude_tables)):
+            if values:
+                parts.append(f"{label} {','.join(values)}")
         return " ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: list(value) if isinstance(value, tuple) else value
+                for key, value in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Scope:
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in data.items()}
+        return cls(**values)
 
 
 def check_database_name(name: str) -> str:
@@ -81,9 +106,17 @@ class Manifest:
     source: dict[str, Any] = dataclasses.field(default_factory=dict)
     dump: dict[str, Any] = dataclasses.field(default_factory=dict)
     encryption: dict[str, Any] = dataclasses.field(default_factory=dict)
-    tables: tuple[TableStats, ...] = ()
+    tables: tuple[TableStats, ...] = ()  # physical tables whose rows the archive holds
     fingerprint_limit_bytes: int = 0
-    extensions: dict[str, str] = dataclasses.field(default_factory=dict)
+    fingerprint_version: int = 2
+    # every table, partitioned table, matview and foreign table in scope: kind, partition_of
+    relations: dict[str, Any] = dataclasses.field(default_factory=dict)
+    matviews: dict[str, Any] = dataclasses.field(default_factory=dict)
+    sequences: dict[str, Any] = dataclasses.field(default_factory=dict)  # as the dump sets them
+    large_objects: dict[str, Any] | None = None  # count and hash; None: not in the archive
+    schema: dict[str, Any] = dataclasses.field(default_factory=dict)  # the signature
+    roles: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    extensions: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     health: dict[str, Any] = dataclasses.field(default_factory=dict)
     verification: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
@@ -98,8 +131,7 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["scope"] = {"mode": self.scope.mode, "tables": list(self.scope.tables),
-                         "exclude_tables": list(self.scope.exclude_tables)}
+        data["scope"] = self.scope.to_dict()
         data["tables"] = [t.to_dict() for t in self.tables]
         data["started_at"] = self.started_at.isoformat()
         data["finished_at"] = self.finished_at.isoformat()
@@ -113,12 +145,13 @@ class Manifest:
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
         data = dict(data)
         data.pop("duration_seconds", None)
+        if data.get("schema_version") == 1:
+            data = _from_version_1(data)
         if data.get("schema_version") != SCHEMA_VERSION:
             raise IntegrityError(f"manifest {data.get('id')} has schema version "
-                                 f"{data.get('schema_version')}; this Backstop reads "
+                                 f"{data.get('schema_version')}; this Backstop reads 1 to "
                                  f"{SCHEMA_VERSION}: upgrade Backstop")
-        scope = data.pop("scope")
-        data["scope"] = Scope(scope["mode"], tuple(scope["tables"]), tuple(scope["exclude_tables"]))
+        data["scope"] = Scope.from_dict(data["scope"])
         data["tables"] = tuple(TableStats.from_dict(t) for t in data["tables"])
         data["started_at"] = datetime.fromisoformat(data["started_at"])
         data["finished_at"] = datetime.fromisoformat(data["finished_at"])
@@ -133,3 +166,11 @@ class Manifest:
         except (ValueError, KeyError, TypeError) as exc:
             raise IntegrityError(f"manifest {key} is unreadable ({type(exc).__name__}: {exc}); "
                                  "it was not written by Backstop or is damaged") from None
+
+
+def _from_version_1(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 recorded counts and text fingerprints (children counted in inheritance
+    parents), extensions as name -> version, and nothing else about the schema."""
+    return {**data, "schema_version": SCHEMA_VERSION, "fingerprint_version": 1,
+            "extensions": {name: {"version": version, "schema": None}
+                           for name, version in data.get("extensions", {}).items()}}

@@ -212,7 +212,7 @@ class Entry:
 
     @property
     def is_full(self) -> bool:
-        return self.scope.mode == "full" and not self.scope.tables
+        return self.scope.is_full
 
     def describe(self) -> str:
         return f"{self.id} ({self.database}, {self.retention}, {self.started_at:%Y-%m-%d %H:%M})"

@@ -1,8 +1,13 @@
-"""Choose a backup, prove its object is intact, restore it, verify it, record the result.
+"""Choose a backup, prove its object is intact, restore it in the mode asked, verify it.
 
 Nothing touches a target before the object's size and sha256 equal the manifest and it has
 decrypted with the given private key. A target that already holds tables needs `confirm`
 equal to its name and gets a pre-restore backup first; if that fails, nothing is restored.
+Into a database in use, a restore runs in one transaction (all or nothing); into an empty
+one it runs in parallel, and a failure says the database is partly restored.
+
+Modes: `full` (everything the backup holds), `tables` (the named tables with everything that
+belongs to them, nothing else), `data-only` (rows into the existing schema), `schema-only`.
 """
 
 from __future__ import annotations
@@ -11,20 +16,31 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
+import secrets
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import psycopg
 import zstandard
 from psycopg import sql
 
-from backstop import catalog, verify
+from backstop import (
+    archive,
+    catalog,
+    pgrestore,
+    reload,
+    selection,
+    signature,
+    snapshot,
+    verify,
+)
+from backstop import tables as tbl
 from backstop.backup import BackupRequest, run_backup
 from backstop.connection import Connection
 from backstop.crypto import Keyring
@@ -38,19 +54,18 @@ from backstop.errors import (
 )
 from backstop.manifest import DONE, Manifest
 from backstop.store import HashingReader, ObjectStore
-from backstop.tables import Table, user_tables
-from backstop.tools import pg_tool, tail
 
 log = logging.getLogger(__name__)
 
 RESTORE_MODES = ("full", "tables", "data-only", "schema-only")
 STAGING_HEADROOM = 1.1  # staged dumps need their plain size plus this margin of free space
+SCRIPT_ONLY_BEFORE = 17  # servers older than this get the script form (see pgrestore)
 
 
 @dataclasses.dataclass(frozen=True)
 class RestoreRequest:
     mode: str = "full"
-    tables: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()  # as typed; `tables` mode needs them, data/schema-only narrow
     confirm: str | None = None
     jobs: int = min(4, os.cpu_count() or 1)
 
@@ -58,14 +73,17 @@ class RestoreRequest:
         if self.mode not in RESTORE_MODES:
             raise ConfigError(f"restore mode {self.mode!r} is not one of "
                               f"{', '.join(RESTORE_MODES)}")
-        if (self.mode == "tables") != bool(self.tables):
-            raise ConfigError("mode 'tables' needs table names, and table names need "
-                              "mode 'tables'")
+        if self.mode == "tables" and not self.tables:
+            raise ConfigError("mode 'tables' needs table names (--table)")
+        if self.mode == "full" and self.tables:
+            raise ConfigError("table names restore only those tables: use mode 'tables' "
+                              "(or 'data-only' / 'schema-only' to narrow those)")
 
 
 def choose(store: ObjectStore, which: str, *, database: str | None = None,
-           before: datetime | None = None) -> Manifest:
-    """A backup by id, or `latest`: the newest DONE backup of `database` (before a time)."""
+           before: datetime | None = None, full_only: bool = True) -> Manifest:
+    """A backup by id, or `latest`: the newest DONE backup of `database` (before a time) that
+    holds the whole database (with `full_only`; the nightly verification's choice too)."""
     if which != "latest":
         manifest = catalog.find(store, which)
         if manifest.status != DONE:
@@ -75,10 +93,12 @@ def choose(store: ObjectStore, which: str, *, database: str | None = None,
     if database is None:
         raise ConfigError("'latest' needs the database name; pass --database")
     for manifest in catalog.list_manifests(store, database=database):
-        if manifest.status == DONE and (before is None or snapshot_time(manifest) < before):
+        if manifest.status == DONE and (manifest.scope.is_full or not full_only) and (
+                before is None or snapshot_time(manifest) < before):
             return manifest
     when = f" before {before.isoformat()}" if before else ""
-    raise NotFoundError(f"no DONE backup of {database}{when} in {store.location}")
+    kind = "full " if full_only else ""
+    raise NotFoundError(f"no DONE {kind}backup of {database}{when} in {store.location}")
 
 
 def snapshot_time(manifest: Manifest) -> datetime:
@@ -87,7 +107,12 @@ def snapshot_time(manifest: Manifest) -> datetime:
 
 def data_loss_window(manifest: Manifest, incident_at: datetime) -> timedelta:
     """What a restore of this backup loses: everything between its snapshot and the incident."""
-    return incident_at - snapshot_time(manifest)
+    window = incident_at - snapshot_time(manifest)
+    if window < timedelta(0):
+        raise ConfigError(f"the incident ({incident_at.isoformat()}) is before backup "
+                          f"{manifest.id} was taken ({manifest.snapshot['taken_at']}): choose a "
+                          "backup taken before the incident (--before)")
+    return window
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +121,7 @@ class Fetched:
 
     path: Path | None  # the plain dump, when it fit on local disk
     manifest: Manifest
+    toc: archive.Toc
 
 
 @contextlib.contextmanager
@@ -106,11 +132,15 @@ def fetch(store: ObjectStore, manifest: Manifest, private_key: str,
     directory = Path(staging or tempfile.gettempdir())
     plain_size = int(manifest.dump.get("plain_size", 0))
     fits = shutil.disk_usage(directory).free > plain_size * STAGING_HEADROOM
+    toc = archive.Reader()
     with tempfile.TemporaryDirectory(dir=directory, prefix="backstop-restore-") as tmp:
         path = Path(tmp) / f"{manifest.id}.dump"
         with open(path if fits else os.devnull, "wb") as out:
-            _decrypt(store, manifest, private_key, out)
-        yield Fetched(path if fits else None, manifest)
+            _decrypt(store, manifest, private_key, out, tap=toc.feed)
+        if toc.toc is None:
+            raise IntegrityError(f"backup {manifest.id} holds no pg_dump archive; it was not "
+                                 "written by Backstop")
+        yield Fetched(path if fits else None, manifest, toc.toc)
 
 
 def check_object(store: ObjectStore, manifest: Manifest, private_key: str) -> None:
@@ -135,12 +165,25 @@ def runner_for(manifest: Manifest, *, restore_mb_s: float,
     return "lambda" if fits_disk and fits_time else "container"
 
 
-def _decrypt(store: ObjectStore, manifest: Manifest, private_key: str, out: BinaryIO) -> None:
+class _Tee:
+    """A file-like sink that also shows every chunk to a tap."""
+
+    def __init__(self, out: IO[bytes] | BinaryIO, tap: Any) -> None:
+        self.out, self.tap = out, tap
+
+    def write(self, data: bytes) -> int:
+        self.tap(data)
+        return self.out.write(data)
+
+
+def _decrypt(store: ObjectStore, manifest: Manifest, private_key: str,
+             out: IO[bytes] | BinaryIO, tap: Any = None) -> None:
     hashing = HashingReader(store.reader(manifest.key))
     failure: BaseException | None = None
     with Keyring() as keyring, hashing:
         keyring.import_keys([private_key], what="private key")
-        plain = zstandard.ZstdDecompressor().stream_writer(out, closefd=False)
+        plain = zstandard.ZstdDecompressor().stream_writer(
+            _Tee(out, tap) if tap else out, closefd=False)  # type: ignore[arg-type]
         try:
             keyring.decrypt(hashing, plain.write)
         except (EncryptionError, zstandard.ZstdError) as exc:
@@ -167,10 +210,11 @@ class Outcome:
 def restore(store: ObjectStore, manifest: Manifest, *, target: Connection,
             request: RestoreRequest, private_key: str, recipient_keys: Sequence[str] = (),
             staging: Path | None = None) -> Outcome:
-    """Restore `manifest` into `target` and verify it against the manifest."""
+    """Restore `manifest` into `target` in the mode asked and verify it against the
+    manifest."""
     with database_errors(target):
-        return _restore(store, manifest, target, request, private_key, recipient_keys,
-                        staging)
+        return _Restore(store, manifest, target, request).run(private_key, recipient_keys,
+                                                               staging)
 
 
 @contextlib.contextmanager
@@ -183,48 +227,333 @@ def database_errors(connection: Connection) -> Iterator[None]:
                           "check the role's rights and the server") from None
 
 
-def _restore(store: ObjectStore, manifest: Manifest, target: Connection,
-             request: RestoreRequest, private_key: str, recipient_keys: Sequence[str],
-             staging: Path | None) -> Outcome:
-    missing = [t for t in request.tables if t not in _table_names(manifest)]
-    if missing:
-        raise NotFoundError(f"table {', '.join(missing)} is not in backup {manifest.id} "
-                            f"(it has {', '.join(sorted(_table_names(manifest, short=True)))})")
-    occupied = _preflight(target, manifest, request)
-    started = time.monotonic()  # the measured RTO includes fetching and decrypting
-    with fetch(store, manifest, private_key, staging) as fetched:
-        pre_restore = None
+def backup_catalog(manifest: Manifest) -> tbl.Catalog:
+    """The tables a backup knows, by name, with partitioned tables over their partitions."""
+    if not manifest.relations:  # schema version 1 recorded only the tables with rows
+        return tbl.Catalog([t.table for t in manifest.tables], {})
+    relations = {tbl.Table.parse(q): r for q, r in manifest.relations.items()}
+    return tbl.Catalog([t for t, r in relations.items() if r["kind"] == "r"],
+                       {t: tbl.Table.parse(r["partition_of"]) for t, r in relations.items()
+                        if r.get("partition_of")})
+
+
+class _Restore:
+    def __init__(self, store: ObjectStore, manifest: Manifest, target: Connection,
+                 request: RestoreRequest) -> None:
+        self.store, self.manifest, self.target, self.request = store, manifest, target, request
+        self.mode = request.mode
+        known = backup_catalog(manifest)
+        where = f"backup {manifest.id}"
+        named = known.named(request.tables, where=where)
+        # the tables to restore, partitioned ones with everything below them; their rows
+        self.tree = list(dict.fromkeys(t for n in named for t in known.subtree(n)))
+        self.chosen = known.resolve(request.tables, where=where) if request.tables else None
+        if self.chosen is not None and self.mode != "schema-only":
+            holding = {t.table for t in manifest.tables}
+            lacking = [t.qualified for t in self.chosen if t not in holding]
+            if lacking:
+                raise ConfigError(f"backup {manifest.id} holds no rows of {', '.join(lacking)} "
+                                  f"(it holds rows of {_listing(holding)}); choose a backup "
+                                  "that does, or --mode schema-only")
+        self.skipped: list[str] = []
+        self.notes: list[str] = []
+
+    def run(self, private_key: str, recipient_keys: Sequence[str],
+            staging: Path | None) -> Outcome:
+        with self.target.connect(autocommit=True) as conn:
+            occupied, present = self._preflight(conn)
+        started = time.monotonic()  # the measured RTO includes fetching and decrypting
+        with fetch(self.store, self.manifest, private_key, staging) as fetched:
+            pre_restore = None
+            if occupied:
+                pre_restore = run_backup(
+                    BackupRequest(logical_name(self.target.dbname), "pre-restore",
+                                  f"before restoring {self.manifest.id} into "
+                                  f"{self.target.dbname}"),
+                    connection=self.target, store=self.store, recipient_keys=recipient_keys).id
+            try:
+                scope = self._restore(fetched, occupied, present, private_key)
+            except DumpError as exc:
+                raise DumpError(self._state(exc, occupied, pre_restore)) from None
+            restored = time.monotonic()
+            with self.target.connect() as conn:
+                comparison = verify.compare(conn, self.manifest, scope)
+                problems = comparison.problems
+                if self._whole_data():
+                    with conn.transaction():
+                        problems += verify.health_problems(conn, self.manifest)
+        report = verify.Report(
+            backup_id=self.manifest.id, database=self.manifest.database,
+            target=self.target.dbname, mode=self.mode,
+            ok=not problems and comparison.ok, tables=comparison.tables, problems=problems,
+            restore_seconds=round(restored - started, 3),
+            verify_seconds=round(time.monotonic() - restored, 3),
+            bytes_restored=int(self.manifest.dump.get("plain_size", 0)),
+            verified_at=verify.now_iso(), compared=comparison.compared,
+            notes=self.notes + comparison.notes, skipped=self.skipped)
+        return Outcome(report, pre_restore)
+
+    def _whole_data(self) -> bool:
+        return (self.mode in ("full", "data-only") and self.chosen is None
+                and self.manifest.scope.is_full)
+
+    def _state(self, exc: DumpError, occupied: bool, pre_restore: str | None) -> str:
         if occupied:
-            pre_restore = run_backup(
-                BackupRequest(manifest.database, "pre-restore",
-                              f"before restoring {manifest.id} into {target.dbname}"),
-                connection=target, store=store, recipient_keys=recipient_keys).id
-        _create_extensions(target, manifest)
-        if occupied and request.mode == "data-only":
-            _empty_tables(target, manifest)
-        _pg_restore(store, fetched, target, request, clean=occupied, private_key=private_key)
-        restored = time.monotonic()
-        with target.connect(autocommit=True) as conn:
-            results, problems = verify.check(conn, manifest, mode=request.mode,
-                                             tables=request.tables)
-    ok = not problems and all(t["result"].startswith("equal") for t in results)
-    report = verify.Report(
-        backup_id=manifest.id, database=manifest.database, target=target.dbname,
-        mode=request.mode, ok=ok, tables=results, problems=problems,
-        restore_seconds=round(restored - started, 3),
-        verify_seconds=round(time.monotonic() - restored, 3),
-        bytes_restored=int(manifest.dump.get("plain_size", 0)), verified_at=verify.now_iso())
-    return Outcome(report, pre_restore)
+            state = (f"nothing was changed in {self.target.dbname}: the restore ran in one "
+                     "transaction and was rolled back")
+        else:
+            state = (f"{self.target.dbname} is now partly restored: drop and re-create it "
+                     "before trying again")
+        before = f"; its earlier state is in backup {pre_restore}" if pre_restore else ""
+        return f"{exc}; {state}{before}"
+
+    def _preflight(self, conn: psycopg.Connection[Any]) -> tuple[bool, set[tbl.Table]]:
+        """Read-only checks of the target. Returns whether it holds user tables, and which
+        of the restore's tables it holds."""
+        major = conn.info.server_version // 10000
+        source_major = int(self.manifest.source["server_version"].split(".")[0])
+        if major < source_major:
+            raise ConfigError(
+                f"backup {self.manifest.id} comes from PostgreSQL {source_major}; target "
+                f"{self.target.describe()} runs {major}: restore into {source_major} or newer")
+        available = {name for (name,) in conn.execute(
+            "SELECT name FROM pg_catalog.pg_available_extensions").fetchall()}
+        lacking = sorted(set(self.manifest.extensions) - available)
+        if lacking:
+            raise SourceError(f"target {self.target.describe()} lacks extension(s) "
+                              f"{', '.join(lacking)} that backup {self.manifest.id} needs; "
+                              "install them on the server (pgvector: the 'vector' extension)")
+        in_target = {r.table for r in tbl.relations(conn, tbl.schemas(conn))
+                     if r.kind in ("r", "p")}
+        occupied = bool(in_target)
+        if occupied and self.request.confirm != self.target.dbname:
+            raise ConfigError(f"target {self.target.describe()} already has tables; to "
+                              "replace them, confirm with the database name "
+                              f"({self.target.dbname!r}); a pre-restore backup of its current "
+                              "state is taken first")
+        wanted = set(self.tree or [t.table for t in self.manifest.tables])
+        if self.mode == "data-only":
+            missing = sorted(wanted - in_target)
+            if missing:
+                raise ConfigError(f"{self.target.describe()} has no table "
+                                  f"{_listing(missing)} to load rows into; restore the schema "
+                                  "first (--mode schema-only) or use --mode tables")
+        if self.mode == "schema-only" and occupied and self.chosen is not None:
+            raise ConfigError("--mode schema-only with --table restores into an empty database "
+                              "only; use --mode tables to replace tables in a database in use")
+        self._check_columns(conn, wanted & in_target)
+        self._create_roles(conn)
+        return occupied, wanted & in_target
+
+    def _check_columns(self, conn: psycopg.Connection[Any], kept: set[tbl.Table]) -> None:
+        """Tables whose rows are replaced in place must have the backup's columns."""
+        if not kept or self.mode not in ("tables", "data-only") or not self.manifest.schema:
+            return
+        recorded = self.manifest.schema
+        with conn.transaction():
+            snapshot.pin(conn)
+            actual = signature.collect(conn, sorted({t.schema for t in kept}))
+        expected = signature.belonging_to(recorded["objects"], kept, kind="column ")
+        found = signature.belonging_to(actual, kept, kind="column ")
+        differ = signature.differences(expected, found, set(expected) | set(found),
+                                       same_major=True)
+        if differ:
+            raise ConfigError(f"the target's tables differ from the backup's ({differ[0]}"
+                              f"{'' if len(differ) == 1 else f' and {len(differ) - 1} more'}):"
+                              " restore into an empty database, or bring the table to the "
+                              "backup's definition first")
+
+    def _create_roles(self, conn: psycopg.Connection[Any]) -> None:
+        """Roles the backup's privileges and policies name, created NOLOGIN where missing."""
+        existing = {name for (name,) in conn.execute(
+            "SELECT rolname FROM pg_catalog.pg_roles").fetchall()}
+        missing = [r["name"] for r in self.manifest.roles if r["name"] not in existing]
+        for name in missing:
+            try:
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
+            except psycopg.errors.InsufficientPrivilege:
+                raise ConfigError(f"target {self.target.describe()} lacks role(s) "
+                                  f"{', '.join(missing)} that the backup's privileges and "
+                                  "policies name, and this role may not create them: create "
+                                  "them (NOLOGIN is enough) or restore as a role with "
+                                  "CREATEROLE") from None
+        if missing:
+            self.notes.append(f"created role(s) {', '.join(missing)} (NOLOGIN, no password): "
+                              "the backup's privileges and policies name them")
+
+    def _restore(self, fetched: Fetched, occupied: bool, present: set[tbl.Table],
+                 private_key: str) -> verify.Scope:
+        entries = selection.Archive(fetched.toc)
+        old = self._major() < SCRIPT_ONLY_BEFORE
+
+        def feed(pipe: IO[bytes]) -> None:
+            _decrypt(self.store, self.manifest, private_key, pipe)
+
+        run = _Runner(self.target, fetched.path, feed, self.request.jobs, old)
+        lo_oids = tuple(entries.large_object_oids())
+        partitions = backup_catalog(self.manifest).partitions
+        if self.mode in ("full", "schema-only") and self.chosen is None:
+            data = self.mode == "full"
+            picked = entries.everything(data=data, schema=True)
+            if data and not self.manifest.scope.is_full:
+                picked = self._without_dangling_keys(entries, picked)
+            run.whole(picked, clean=occupied)
+            return verify.Scope(data=data, large_object_oids=lo_oids,
+                                whole_database=not occupied)
+        if self.mode == "data-only":
+            return self._data_only(entries, run, lo_oids)
+        chosen = self.tree
+        if not occupied:
+            selected = entries.select(chosen, partitions=partitions,
+                                      with_data=self.mode == "tables", with_schema=True,
+                                      prerequisites=True)
+            self.skipped += [f"{e.desc} {e.namespace}.{e.tag}: links to a table not restored"
+                             for e in selected.links]
+            run.whole(selected.entries, clean=False)
+        else:
+            self._tables_in_use(entries, run, chosen, present, partitions)
+        return verify.Scope(tables=tuple(chosen), data=self.mode == "tables",
+                            whole_database=False)
+
+    def _without_dangling_keys(self, entries: selection.Archive,
+                               picked: list[archive.Entry]) -> list[archive.Entry]:
+        """A backup of some tables' rows cannot hold a foreign key from those rows to a
+        table whose rows it lacks: such keys are left out, and named."""
+        held = {t.table for t in self.manifest.tables}
+        kept = []
+        for entry in picked:
+            constrained, referenced = (entries.foreign_key_ends(entry)
+                                       if entry.desc == "FK CONSTRAINT" else (None, None))
+            if constrained in held and referenced not in held:
+                self.skipped.append(f"FK CONSTRAINT {entry.namespace}.{entry.tag}: references "
+                                    f"{referenced and referenced.qualified}, whose rows this "
+                                    "backup does not hold")
+            else:
+                kept.append(entry)
+        return kept
+
+    def _data_only(self, entries: selection.Archive, run: _Runner,
+                   lo_oids: tuple[int, ...]) -> verify.Scope:
+        chosen = self.chosen or [t.table for t in self.manifest.tables]
+        picked = entries.select(chosen, partitions={}, with_data=True, with_schema=False,
+                                prerequisites=False).entries
+        if self.chosen is None:  # the whole database's data: large objects, matviews too
+            picked += [e for e in entries.entries if selection.is_data(e)
+                       and e.desc not in ("TABLE DATA", "SEQUENCE SET")]
+        with self.target.connect(autocommit=True) as conn:
+            before = ""
+            if self.chosen is None and lo_oids:
+                before = sql.SQL("SELECT pg_catalog.lo_unlink(oid) FROM "
+                                 "pg_catalog.pg_largeobject_metadata WHERE oid = ANY({});\n"
+                                 ).format(sql.Literal(list(lo_oids))).as_string(conn)
+            plan = reload.plan(conn, chosen, emptied=chosen)
+        run.script(picked, preamble=plan.preamble + before, postamble=plan.postamble)
+        return verify.Scope(tables=tuple(self.chosen) if self.chosen else None, data=True,
+                            schema=False, large_object_oids=lo_oids if not self.chosen else None,
+                            whole_database=False)
+
+    def _tables_in_use(self, entries: selection.Archive, run: _Runner, chosen: list[tbl.Table],
+                       present: set[tbl.Table], partitions: dict[tbl.Table, tbl.Table]) -> None:
+        """Into a database in use: tables it lacks are created; tables it has keep their
+        place (and what depends on them) and get the backup's rows and their own objects."""
+        kept = [t for t in chosen if t in present]
+        new = [t for t in chosen if t not in present]
+        created = entries.select(new, partitions=partitions, with_data=True, with_schema=True,
+                                 prerequisites=False) if new else None
+        refilled = entries.select(kept, partitions=partitions, with_data=True,
+                                  with_schema=True, prerequisites=False)
+        guarded = [e for e in refilled.entries if e.desc in reload.GUARDED]
+        links = [*(created.links if created else []), *refilled.links]
+        with self.target.connect(autocommit=True) as conn:
+            reachable = {r.table for r in tbl.relations(conn, tbl.schemas(conn))} | set(chosen)
+            usable = []
+            for link in links:
+                ends = entries.foreign_key_ends(link) if link.desc == "FK CONSTRAINT" else None
+                if ends and ends[0] in chosen and ends[1] in reachable:
+                    usable.append(link)
+                elif ends and ends[0] not in chosen:
+                    self.skipped.append(f"FK CONSTRAINT {link.namespace}.{link.tag}: belongs to "
+                                        f"{ends[0] and ends[0].qualified}, which was not "
+                                        "restored (the target's own keys were kept)")
+                elif ends:
+                    self.skipped.append(f"FK CONSTRAINT {link.namespace}.{link.tag}: "
+                                        f"references {ends[1] and ends[1].qualified}, which is "
+                                        "neither restored nor in the target")
+            plan = reload.plan(conn, kept, emptied=[t for t in kept if t in (self.chosen or [])],
+                               guarded=guarded, links=usable)
+        data = [e for e in refilled.entries if selection.is_data(e)]
+        attached = [e for e in (created.links if created else [])  # new partitions' parents
+                    if e.desc in ("TABLE ATTACH", "INDEX ATTACH") and all(
+                        entries.table_of(d) in reachable for d in e.deps
+                        if entries.table_of(d) is not None)]
+        run.script([*(created.entries if created else []), *attached, *data],
+                   preamble=plan.preamble, postamble=plan.postamble)
+
+    def _major(self) -> int:
+        with self.target.connect(autocommit=True) as conn:
+            return conn.info.server_version // 10000
+
+
+def _listing(tables: Sequence[tbl.Table] | set[tbl.Table]) -> str:
+    return ", ".join(sorted(t.qualified for t in tables)) or "no table"
+
+
+class _Runner:
+    """Runs a selection: straight into an empty database, or as one transaction."""
+
+    def __init__(self, target: Connection, dump: Path | None, feed: pgrestore.Feed, jobs: int,
+                 old_server: bool) -> None:
+        self.target, self.dump, self.feed, self.jobs = target, dump, feed, jobs
+        self.old_server = old_server
+
+    def whole(self, entries: Sequence[archive.Entry], *, clean: bool) -> None:
+        if clean or self.old_server:
+            self.script(entries, clean=clean)
+        else:
+            pgrestore.direct(self.target, entries, dump=self.dump, feed=self.feed,
+                             jobs=self.jobs)
+
+    def script(self, entries: Sequence[archive.Entry], *, preamble: str = "",
+               postamble: str = "", clean: bool = False) -> None:
+        pgrestore.scripted(self.target, entries, dump=self.dump, feed=self.feed,
+                           preamble=preamble, postamble=postamble, clean=clean,
+                           old_server=self.old_server)
+
+
+def logical_name(dbname: str) -> str:
+    """A database's name as a backup's logical name (lower case, letters, digits, - and _)."""
+    name = re.sub(r"[^a-z0-9_-]+", "-", dbname.lower()).strip("-_") or "database"
+    return name[:63]
+
+
+def check(manifest: Manifest, *, target: Connection, tables: Sequence[str] = ()) -> verify.Report:
+    """Prove an existing database against a backup's manifest, read-only: after a restore by
+    hand with stock tools, or to see what changed since. With `tables`, only those and what
+    belongs to them; otherwise the whole database, which must hold nothing else."""
+    chosen = backup_catalog(manifest).resolve(tables, where=f"backup {manifest.id}") \
+        if tables else None
+    started = time.monotonic()
+    with database_errors(target), target.connect() as conn:
+        comparison = verify.compare(conn, manifest, verify.Scope(
+            tables=None if chosen is None else tuple(chosen), whole_database=chosen is None))
+        problems = comparison.problems
+        if chosen is None and manifest.scope.is_full:
+            with conn.transaction():  # still read-only, as compare left the connection
+                problems += verify.health_problems(conn, manifest)
+    return verify.Report(
+        backup_id=manifest.id, database=manifest.database, target=target.dbname, mode="check",
+        ok=not problems and comparison.ok, tables=comparison.tables, problems=problems,
+        restore_seconds=0.0, verify_seconds=round(time.monotonic() - started, 3),
+        bytes_restored=0, verified_at=verify.now_iso(), compared=comparison.compared,
+        notes=comparison.notes)
 
 
 def verify_backup(store: ObjectStore, manifest: Manifest, *, server: Connection,
                   private_key: str, staging: Path | None = None) -> verify.Report:
-    """Restore into a scratch database on `server`, verify, drop it, and record the report
-    in the backup's manifest."""
-    scratch = f"backstop_verify_{manifest.id.replace('-', '_').lower()}"
+    """Restore into a scratch database of its own on `server`, verify, drop it, and record
+    the report in the backup's manifest."""
+    scratch = f"backstop_verify_{manifest.id.replace('-', '_').lower()}_{secrets.token_hex(3)}"
     with database_errors(server), server.connect(autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(scratch)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
     try:
         report = restore(store, manifest, target=server.with_dbname(scratch),
@@ -242,93 +571,7 @@ def record(store: ObjectStore, manifest: Manifest, report: verify.Report) -> Man
     """Write the verification into a new version of the manifest (one atomic put)."""
     current = catalog.find(store, manifest.id)
     updated = dataclasses.replace(current, verification={
-        **report.to_dict(), "how": "restore into a scratch database, counts + fingerprints"})
+        **report.to_dict(), "how": "restore into a scratch database, compared with the "
+                                   "manifest: " + "; ".join(report.compared)})
     store.put(updated.manifest_key, updated.to_json())
     return updated
-
-
-def _table_names(manifest: Manifest, *, short: bool = False) -> set[str]:
-    names = {t.name for t in manifest.tables}
-    return names if short else names | {f"{t.schema}.{t.name}" for t in manifest.tables}
-
-
-def _preflight(target: Connection, manifest: Manifest, request: RestoreRequest) -> bool:
-    """Read-only checks of the target. Returns whether it already holds user tables."""
-    with target.connect(autocommit=True) as conn:
-        major = conn.info.server_version // 10000
-        source_major = int(manifest.source["server_version"].split(".")[0])
-        if major < source_major:
-            raise ConfigError(
-                f"backup {manifest.id} comes from PostgreSQL {source_major}; target "
-                f"{target.describe()} runs {major}: restore into {source_major} or newer")
-        available = {name for (name,) in conn.execute(
-            "SELECT name FROM pg_available_extensions").fetchall()}
-        lacking = sorted(set(manifest.extensions) - available)
-        if lacking:
-            raise SourceError(f"target {target.describe()} lacks extension(s) "
-                              f"{', '.join(lacking)} that backup {manifest.id} needs; install "
-                              "them on the server (pgvector: the 'vector' extension)")
-        occupied = bool(user_tables(conn))
-    if occupied and request.confirm != target.dbname:
-        raise ConfigError(f"target {target.describe()} already has tables; to replace them, "
-                          f"confirm with the database name ({target.dbname!r}); a pre-restore "
-                          "backup of its current state is taken first")
-    return occupied
-
-
-def _create_extensions(target: Connection, manifest: Manifest) -> None:
-    with target.connect(autocommit=True) as conn:
-        for name in manifest.extensions:
-            conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(
-                sql.Identifier(name)))
-
-
-def _empty_tables(target: Connection, manifest: Manifest) -> None:
-    """Data-only over existing data replaces it: empty the backup's tables, in one statement
-    so foreign keys between them are no obstacle (and never CASCADE into other tables)."""
-    with target.connect(autocommit=True) as conn:
-        present = user_tables(conn)
-        names = [Table(t.schema, t.name) for t in manifest.tables
-                 if Table(t.schema, t.name) in present]
-        if names:
-            conn.execute(sql.SQL("TRUNCATE {}").format(
-                sql.SQL(", ").join(t.identifier() for t in names)))
-
-
-def _pg_restore(store: ObjectStore, fetched: Fetched, target: Connection,
-                request: RestoreRequest, *, clean: bool, private_key: str) -> None:
-    args = [pg_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
-            "--no-password", f"--dbname={target.conninfo()}"]
-    if request.mode in ("data-only", "schema-only"):
-        args.append(f"--{request.mode}")
-    args.extend(f"--table={name.rsplit('.', 1)[-1]}" for name in request.tables)
-    if clean and request.mode != "data-only":
-        args += ["--clean", "--if-exists"]
-    with target.child_env() as env, tempfile.TemporaryFile() as stderr:
-        if request.mode == "data-only":
-            # Table data loads in name order, not foreign-key order: hold the FK triggers
-            # (superuser or RDS's rds_superuser); verification then checks every FK.
-            env["PGOPTIONS"] = "-c session_replication_role=replica"
-        if fetched.path is not None:
-            code = subprocess.run([*args, f"--jobs={request.jobs}", str(fetched.path)],
-                                  env=env, stderr=stderr, check=False).returncode
-        else:
-            code = _stream_restore(store, fetched.manifest, private_key, args, env, stderr)
-        if code != 0:
-            stderr.seek(0)
-            raise DumpError(f"pg_restore into {target.describe()} failed (exit {code}): "
-                            f"{target.scrub(tail(stderr.read()))}")
-
-
-def _stream_restore(store: ObjectStore, manifest: Manifest, private_key: str,
-                    args: list[str], env: dict[str, str], stderr: Any) -> int:
-    """Single-stream restore for dumps larger than local disk: object -> gpg -> zstd ->
-    pg_restore's stdin. The object was already checked end to end by `fetch`."""
-    process = subprocess.Popen(args, stdin=subprocess.PIPE, env=env, stderr=stderr)
-    assert process.stdin is not None
-    try:
-        with process.stdin as pipe:
-            _decrypt(store, manifest, private_key, pipe)  # type: ignore[arg-type]
-    except BrokenPipeError:
-        pass  # pg_restore stopped early; its exit code and stderr say why
-    return process.wait()

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from backstop.connection import Connection
-from backstop.tables import TableStats, measure, user_tables
+from backstop.tables import TableStats, measure, relations, schemas
 from backstop.tools import pg_tool
 
 
@@ -24,5 +24,7 @@ def stock_restore(ciphertext: bytes, gnupghome: Path, target: Connection,
 
 
 def snapshot_of(target: Connection) -> dict[str, TableStats]:
+    """Every physical table's rows and fingerprint, keyed `schema.name`."""
     with target.connect() as conn:
-        return {f"{t.schema}.{t.name}": t for t in measure(conn, user_tables(conn), 2**62)}
+        physical = [r for r in relations(conn, schemas(conn)) if r.kind == "r"]
+        return {f"{t.schema}.{t.name}": t for t in measure(conn, physical, 2**62)}

@@ -55,8 +55,8 @@ def test_errors_are_one_line_with_an_exit_code(pg, db, gpg_keys, tmp_path, monke
     code = main(["backup", "--store", str(tmp_path), "--recipient-key", str(key),
                  "--table", "missing_table"])
     err = capsys.readouterr().err
-    assert code == 3
-    assert err.count("\n") == 1 and "table 'missing_table' does not exist" in err
+    assert code == 2  # bad input
+    assert err.count("\n") == 1 and "table 'missing_table' is not in database" in err
 
     assert main(["show", "20260101T000000Z-000000", "--store", str(tmp_path)]) == 7
     assert "no backup 20260101T000000Z-000000" in capsys.readouterr().err
@@ -119,3 +119,50 @@ def test_malformed_times_are_refused_by_argparse(capsys):
     with pytest.raises(SystemExit):
         main(["restore", "latest", "--before", "yesterday-ish"])
     assert "not an ISO time" in capsys.readouterr().err
+
+
+@pytest.fixture
+def backed_up(pg, db, gpg_keys, tmp_path, monkeypatch) -> str:
+    """A backup of `db` in a store (returned), the private key in BACKSTOP_PRIVATE_KEY."""
+    public, private = tmp_path / "public.asc", tmp_path / "private.asc"
+    public.write_text(gpg_keys.public)
+    private.write_text(gpg_keys.private)
+    store = str(tmp_path / "backups")
+    monkeypatch.setenv("BACKSTOP_DATABASE_URL", pg.url(db.dbname))
+    monkeypatch.setenv("BACKSTOP_PRIVATE_KEY", str(private))
+    assert main(["backup", "--store", store, "--database", "quotepro", "--quiet",
+                 "--recipient-key", str(public)]) == 0
+    return store
+
+
+def test_check_proves_an_existing_database_read_only(pg, db, backed_up, monkeypatch, capsys):
+    store = backed_up
+    monkeypatch.setenv("BACKSTOP_TARGET_URL", pg.url(db.dbname))
+
+    assert main(["check", "latest", "--database", "quotepro", "--store", store]) == 0
+    out = capsys.readouterr().out
+    assert "VERIFIED" in out and "compared" in out and "schema" in out
+
+    pg.sql(db, "UPDATE quotes SET customer_name = 'changed' WHERE id = 3")
+    assert main(["check", "latest", "--database", "quotepro", "--store", store,
+                 "--table", "public.quotes"]) == 9
+    out = capsys.readouterr().out
+    assert "VERIFICATION FAILED" in out and "public.quotes" in out
+    assert "different contents" in out
+
+
+def test_bad_restore_input_is_refused_before_anything_happens(pg, backed_up, monkeypatch,
+                                                              capsys):
+    store = backed_up
+    target = pg.database(empty=True)
+    monkeypatch.setenv("BACKSTOP_TARGET_URL", pg.url(target.dbname))
+    base = ["restore", "latest", "--database", "quotepro", "--store", store]
+
+    assert main([*base, "--incident-at", "2000-01-01T00:00:00Z"]) == 2
+    assert "is before backup" in capsys.readouterr().err
+    assert main([*base, "--mode", "tables", "--table", "no_such"]) == 2
+    assert "'no_such' is not in backup" in capsys.readouterr().err
+    assert main([*base, "--mode", "tables", "--table", '"unclosed']) == 2
+    assert "unclosed double quote" in capsys.readouterr().err
+    assert pg.sql(target, "SELECT count(*) FROM pg_class WHERE relnamespace = "
+                          "'public'::regnamespace") == [(0,)]

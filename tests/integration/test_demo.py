@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
+
+import pytest
+
 from backstop import demo
+from tests.conftest import server_directory
 
 
-def test_the_demo_backs_up_verifies_and_lists(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
+@pytest.fixture
+def workdir():
+    path = server_directory("demo")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_the_demo_backs_up_verifies_and_lists(workdir, monkeypatch, capsys):
+    monkeypatch.chdir(workdir)
     monkeypatch.setenv("BACKSTOP_DATABASE_URL", "set by the demo")  # restored afterwards
 
     assert demo.main() == 0
@@ -16,4 +28,4 @@ def test_the_demo_backs_up_verifies_and_lists(tmp_path, monkeypatch, capsys):
     assert "public.document_embeddings" in out
     log = out.split("== backstop list", 1)[1]
     assert "demo" in log and "yes" in log  # the backup log shows it verified
-    assert not (tmp_path / ".demo" / "pgdata").exists()  # the embedded server cleaned up
+    assert not (workdir / ".demo" / "pgdata").exists()  # the embedded server cleaned up

@@ -13,7 +13,7 @@ from moto import mock_aws
 from backstop.connection import Connection
 from backstop.errors import ConfigError, IntegrityError, SourceError, scrub
 from backstop.manifest import DONE, Manifest, Scope, manifest_key, object_key
-from backstop.tables import Table, resolve
+from backstop.tables import Catalog, Table
 
 
 def test_url_parsing_with_socket_host_and_sslmode():
@@ -79,13 +79,28 @@ def test_dump_patterns_quote_everything():
 
 
 def test_resolving_table_names():
-    tables = [Table("public", "quotes"), Table("audit", "quotes"), Table("public", "items")]
-    assert resolve(["items", "audit.quotes"], tables) == [Table("public", "items"),
-                                                          Table("audit", "quotes")]
+    catalog = Catalog([Table("public", "quotes"), Table("audit", "quotes"),
+                       Table("public", "items"), Table("odd", "We.ird")], {})
+    assert catalog.resolve(["items", "audit.quotes", 'odd."We.ird"'], where="db") == [
+        Table("public", "items"), Table("audit", "quotes"), Table("odd", "We.ird")]
     with pytest.raises(ConfigError, match="ambiguous"):
-        resolve(["quotes"], tables)
-    with pytest.raises(SourceError, match="'nope' does not exist"):
-        resolve(["nope"], tables)
+        catalog.resolve(["quotes"], where="db")
+    with pytest.raises(ConfigError, match="'nope' is not in db"):
+        catalog.resolve(["nope"], where="db")
+    with pytest.raises(ConfigError):  # a schema is never ignored
+        catalog.resolve(["other.items"], where="db")
+
+
+def test_a_partitioned_table_selects_its_partitions_and_a_parent_only_itself():
+    leaves = [Table("public", "events_2024"), Table("public", "events_2025_q1"),
+              Table("public", "parent"), Table("public", "child")]
+    partitions = {Table("public", "events_2024"): Table("public", "events"),
+                  Table("public", "events_2025"): Table("public", "events"),
+                  Table("public", "events_2025_q1"): Table("public", "events_2025")}
+    catalog = Catalog(leaves, partitions)
+    assert catalog.resolve(["events"], where="db") == [Table("public", "events_2024"),
+                                                       Table("public", "events_2025_q1")]
+    assert catalog.resolve(["parent"], where="db") == [Table("public", "parent")]
 
 
 def test_keys_follow_the_retention_layout():

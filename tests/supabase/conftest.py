@@ -1,0 +1,36 @@
+"""Session fixtures: Supabase-like sources and RDS-like targets on PostgreSQL 18 and 15, each
+its own throwaway cluster (see layout.py for what is imitated and how)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.supabase.layout import Source, Target, build_source, build_target
+from tests.supabase.servers import root, server_bin
+
+
+@pytest.fixture(scope="session", params=[18, 15], ids=["pg18", "pg15"])
+def major(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
+
+
+@pytest.fixture(scope="session")
+def supabase(major: int) -> Iterator[Source]:
+    """A Supabase-like project database, built once per server major."""
+    source = build_source(root(f"supabase{major}"), server_bin(major))
+    try:
+        yield source
+    finally:
+        source.cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def rds(major: int) -> Iterator[Target]:
+    """An RDS-like server of the same major, restored into as its non-superuser master."""
+    target = build_target(root(f"rds{major}"), server_bin(major))
+    try:
+        yield target
+    finally:
+        target.cluster.stop()
