@@ -408,7 +408,8 @@ class _Restore:
                                       with_data=self.mode == "tables", with_schema=True,
                                       prerequisites=True)
             self.skipped += [f"{e.desc} {e.namespace}.{e.tag}: links to a table not restored"
-                             for e in selected.links]
+                             for e in selected.links if e.desc != "FK CONSTRAINT"
+                             or entries.foreign_key_ends(e)[0] in chosen]
             run.whole(selected.entries, clean=False)
         else:
             self._tables_in_use(entries, run, chosen, present, partitions)
@@ -466,16 +467,14 @@ class _Restore:
         links = [*(created.links if created else []), *refilled.links]
         with self.target.connect(autocommit=True) as conn:
             reachable = {r.table for r in tbl.relations(conn, tbl.schemas(conn))} | set(chosen)
-            usable = []
+            usable = []  # a restored table's own foreign keys to other tables
             for link in links:
                 ends = entries.foreign_key_ends(link) if link.desc == "FK CONSTRAINT" else None
-                if ends and ends[0] in chosen and ends[1] in reachable:
+                if not ends or ends[0] not in chosen:
+                    continue  # another table's key: the target's own was set aside and kept
+                if ends[1] in reachable:
                     usable.append(link)
-                elif ends and ends[0] not in chosen:
-                    self.skipped.append(f"FK CONSTRAINT {link.namespace}.{link.tag}: belongs to "
-                                        f"{ends[0] and ends[0].qualified}, which was not "
-                                        "restored (the target's own keys were kept)")
-                elif ends:
+                else:
                     self.skipped.append(f"FK CONSTRAINT {link.namespace}.{link.tag}: "
                                         f"references {ends[1] and ends[1].qualified}, which is "
                                         "neither restored nor in the target")

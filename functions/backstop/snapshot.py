@@ -35,30 +35,35 @@ SELECT n.nspname, c.relname, c.relispopulated FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'm' AND n.nspname = ANY(%s) ORDER BY 1, 2
 """
-# Roles named by the objects in scope: grantees of their privileges and roles of policies.
+# Roles named by the objects in scope: grantees of their privileges (not their owners: a
+# restore runs --no-owner) and roles of policies.
 ROLES = """
 WITH named(oid) AS (
-  SELECT (pg_catalog.aclexplode(c.relacl)).grantee FROM pg_catalog.pg_class c
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = ANY(%(schemas)s) AND c.relacl IS NOT NULL
-  UNION SELECT (pg_catalog.aclexplode(a.attacl)).grantee FROM pg_catalog.pg_attribute a
-    JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = ANY(%(schemas)s) AND a.attacl IS NOT NULL
-  UNION SELECT (pg_catalog.aclexplode(n.nspacl)).grantee FROM pg_catalog.pg_namespace n
-    WHERE n.nspname = ANY(%(schemas)s) AND n.nspacl IS NOT NULL
-  UNION SELECT (pg_catalog.aclexplode(p.proacl)).grantee FROM pg_catalog.pg_proc p
-    JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-    WHERE n.nspname = ANY(%(schemas)s) AND p.proacl IS NOT NULL
-  UNION SELECT (pg_catalog.aclexplode(t.typacl)).grantee FROM pg_catalog.pg_type t
-    JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-    WHERE n.nspname = ANY(%(schemas)s) AND t.typacl IS NOT NULL
+  SELECT a.grantee FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,
+    pg_catalog.aclexplode(c.relacl) a
+    WHERE n.nspname = ANY(%(schemas)s) AND a.grantee <> c.relowner
+  UNION SELECT a.grantee FROM pg_catalog.pg_attribute t
+    JOIN pg_catalog.pg_class c ON c.oid = t.attrelid
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,
+    pg_catalog.aclexplode(t.attacl) a
+    WHERE n.nspname = ANY(%(schemas)s) AND a.grantee <> c.relowner
+  UNION SELECT a.grantee FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+    WHERE n.nspname = ANY(%(schemas)s) AND a.grantee <> n.nspowner
+  UNION SELECT a.grantee FROM pg_catalog.pg_proc p
+    JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace,
+    pg_catalog.aclexplode(p.proacl) a
+    WHERE n.nspname = ANY(%(schemas)s) AND a.grantee <> p.proowner
+  UNION SELECT a.grantee FROM pg_catalog.pg_type t
+    JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace,
+    pg_catalog.aclexplode(t.typacl) a
+    WHERE n.nspname = ANY(%(schemas)s) AND a.grantee <> t.typowner
   UNION SELECT unnest(p.polroles) FROM pg_catalog.pg_policy p
     JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = ANY(%(schemas)s)
-  UNION SELECT (pg_catalog.aclexplode(m.lomacl)).grantee
-    FROM pg_catalog.pg_largeobject_metadata m WHERE m.lomacl IS NOT NULL
+  UNION SELECT a.grantee FROM pg_catalog.pg_largeobject_metadata m,
+    pg_catalog.aclexplode(m.lomacl) a WHERE a.grantee <> m.lomowner
 )
 SELECT r.rolname, r.rolcanlogin, r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb,
        r.rolreplication, r.rolbypassrls
