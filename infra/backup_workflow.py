@@ -1,6 +1,12 @@
 """The backup workflow: one Standard state machine per stack, one execution per backup.
 
-    Validate -> AcquireLock -> Backup -> Check -> [collapsed: metric, notify] -> ReleaseLock
+    Validate -> AcquireLock -> RunWhere? -> Backup | BackupTask -> Check
+             -> [collapsed: metric, notify] -> ReleaseLock
+
+Validate chooses the runner from the database's measured history (``backstop.runners``): the
+function, or the same code as a Fargate task (``ecs:runTask.sync``; the task reports with its
+task token like the restore task). Check publishes how much of the runner's limit the backup
+used, for the alarm that fires before a growing database hits it.
 
 Every failure after validation takes the same path: explain (one-line cause), publish the
 ``BackupFailed`` metric, notify the alert topic, release the lock, end in ``BackupFailed``.
@@ -18,6 +24,8 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -26,6 +34,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from infra.container_runner import ContainerRunner
 from infra.functions import METRICS_NAMESPACE, log_retention
 
 LAMBDA_SERVICE_ERRORS = [
@@ -40,9 +49,9 @@ class BackupWorkflow(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, validate_fn: lambda_.IFunction,
                  backup_fn: lambda_.IFunction, check_fn: lambda_.IFunction, topic: sns.ITopic,
-                 topic_key: kms.IKey,
-                 backup_timeout: cdk.Duration, execution_timeout: cdk.Duration,
-                 log_retention_days: int) -> None:
+                 topic_key: kms.IKey, runner: ContainerRunner,
+                 backup_timeout: cdk.Duration, container_timeout: cdk.Duration,
+                 execution_timeout: cdk.Duration, log_retention_days: int) -> None:
         super().__init__(scope, id_)
         self.locks = dynamodb.Table(
             self, "Locks", partition_key=dynamodb.Attribute(
@@ -122,8 +131,9 @@ class BackupWorkflow(Construct):
 
         check = tasks.LambdaInvoke(
             self, "Check", lambda_function=check_fn, retry_on_service_exceptions=False,
-            payload=sfn.TaskInput.from_object({"manifest": sfn.JsonPath.object_at(
-                "$.backup.manifest")}),
+            payload=sfn.TaskInput.from_object({
+                "manifest": sfn.JsonPath.object_at("$.backup.manifest"),
+                "runner": sfn.JsonPath.object_at("$.runner")}),
             result_selector={"verdict": sfn.JsonPath.object_at("$.Payload")},
             result_path="$.check")
         retry_lambda_service(check)
@@ -159,7 +169,43 @@ class BackupWorkflow(Construct):
                          collapsed_metric)
                    .otherwise(release))
 
-        definition = validate.next(acquire).next(backup).next(check).next(verdict)
+        # ---- the same backup as a Fargate task
+        backup_task = tasks.EcsRunTask(
+            self, "BackupTask", integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            cluster=runner.cluster, task_definition=runner.task_definition,
+            launch_target=tasks.EcsFargateLaunchTarget(
+                platform_version=ecs.FargatePlatformVersion.LATEST),
+            subnets=ec2.SubnetSelection(subnets=runner.placement.subnets),
+            security_groups=runner.placement.security_groups, assign_public_ip=False,
+            container_overrides=[tasks.ContainerOverride(
+                container_definition=runner.container, environment=[
+                    tasks.TaskEnvironmentVariable(
+                        name="BACKSTOP_TASK_INPUT",
+                        value=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.task"))),
+                    tasks.TaskEnvironmentVariable(name="BACKSTOP_TASK_TOKEN",
+                                                  value=sfn.JsonPath.task_token)])],
+            result_path="$.taskResult", task_timeout=sfn.Timeout.duration(container_timeout))
+        backup_task.add_catch(explain_failure, errors=["States.ALL"], result_path="$.error")
+        task_input = sfn.Pass(self, "BackupTaskInput", result_path="$.task", parameters={
+            "job": "backup", "request": sfn.JsonPath.object_at("$.request")})
+        from_task = sfn.Pass(self, "TaskManifest", result_path="$.backup", parameters={
+            "manifest": sfn.JsonPath.object_at("$.taskResult")})
+        not_reported = sfn.Pass(self, "BackupNotReported", result_path="$.failure", parameters={
+            "Error": "BackupNotReported",
+            "Cause": "The backup task stopped without reporting an outcome; its log in the "
+                     "backup task's log group says why."}).next(failure_metric)
+        task_input.next(backup_task).next(
+            sfn.Choice(self, "ReportedBackupTask?")
+            .when(sfn.Condition.is_present("$.taskResult.manifest_key"), from_task.next(check))
+            .otherwise(not_reported))
+        run_where = (sfn.Choice(self, "RunWhere?")
+                     .when(sfn.Condition.string_equals("$.runner.runner", "container"),
+                           task_input)
+                     .otherwise(backup))
+
+        backup.next(check)
+        definition = validate.next(acquire).next(run_where)
+        check.next(verdict)
         log_group = logs.LogGroup(self, "Logs", retention=log_retention(log_retention_days),
                                   removal_policy=cdk.RemovalPolicy.DESTROY)
         self.state_machine = sfn.StateMachine(

@@ -15,6 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.backup_config import (
+    BackupContainer,
+    check_rpo,
+    parse_backup_container,
+    parse_concurrency,
+)
 from infra.config_values import (
     PREFIX,
     SECRET_ARN,
@@ -70,6 +76,7 @@ class Database:
     # health queries (name -> SQL returning one value), recorded in each backup's snapshot
     # and required to return the same after every restore
     checks: Mapping[str, str] = field(default_factory=dict)
+    runner: str = "auto"  # auto (from measured history), lambda or container
 
     @property
     def secret_is_arn(self) -> bool:
@@ -82,6 +89,10 @@ class Network:
     subnet_ids: tuple[str, ...]
     availability_zones: tuple[str, ...]
     security_group_ids: tuple[str, ...]
+    # how functions and tasks in these subnets reach AWS APIs: "endpoints" (the stack creates
+    # VPC endpoints) or "nat" (the subnets already route to a NAT gateway)
+    egress: str = "endpoints"
+    route_table_ids: tuple[str, ...] = ()  # one per subnet: where the S3 gateway endpoint goes
 
 
 @dataclass(frozen=True)
@@ -131,10 +142,12 @@ class BackstopConfig:
     retention: Retention = Retention()
     object_lock: ObjectLock | None = None
     replication: Replication | None = None
-    rpo_hours: int = 24
+    rpo_hours: int = 28
     rto_minutes: int = 60
     collapsed_fraction: float = 0.5
     backup_function: BackupFunction = BackupFunction()
+    backup_container: BackupContainer = field(default_factory=BackupContainer)
+    backup_concurrency: int = 4
     log_retention_days: int = 90
     alarm_emails: tuple[str, ...] = ()
     network: Network | None = None
@@ -155,7 +168,8 @@ class BackstopConfig:
 KEYS = ("databases", "recipients", "stack_name", "account", "region", "architecture", "prefix",
         "retention_days", "object_lock", "replication", "rpo_hours", "rto_minutes",
         "collapsed_fraction", "backup_function", "log_retention_days", "alarm_emails", "network",
-        "postgres_version", "tags", "restore", "report")
+        "postgres_version", "tags", "restore", "backup_container", "backup_concurrency",
+        "report")
 
 NUMERIC_KEYS = ("rpo_hours", "rto_minutes", "collapsed_fraction", "log_retention_days")
 
@@ -217,7 +231,7 @@ def load_config(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Back
     recipients = _recipients(raw.get("recipients"), base_dir)
     architecture = choice_setting(raw, "architecture", ARCHITECTURES, "arm64")
     retention = _retention(raw.get("retention_days"))
-    rpo = int_setting(raw, "rpo_hours", 24, 1, 24 * 31)
+    rpo = int_setting(raw, "rpo_hours", 28, 1, 24 * 40)
     rto = int_setting(raw, "rto_minutes", 60, 1, 24 * 60)
     fraction = raw.get("collapsed_fraction", 0.5)
     if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction < 1:
@@ -261,7 +275,12 @@ def load_config(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Back
         log_retention_days=log_days, alarm_emails=emails, network=_network(raw.get("network")),
         postgres_version=postgres_version, tags=dict(tags),
         restore=parse_restore(raw.get("restore")),
+        backup_container=parse_backup_container(raw.get("backup_container")),
+        backup_concurrency=parse_concurrency(raw.get("backup_concurrency")),
         report=parse_report(raw.get("report"), tuple(db.name for db in databases)))
+    check_rpo(config.rpo_hours, {db.name: db.schedules for db in config.databases
+                                 if db.scope.mode == "full" and not db.scope.tables},
+              config.backup_container.timeout_hours)
     if config.network is not None and len(set(config.network.availability_zones)) < 2:
         raise ConfigurationError("network.subnet_ids", "scratch RDS instances for restore "
                                  "verification need subnets in at least two availability zones",
@@ -287,10 +306,15 @@ def _databases(value: Any) -> tuple[Database, ...]:
         key = f"databases[{i}]"
         if not isinstance(item, dict):
             raise ConfigurationError(key, "is not an object", 'use {"name": ..., "secret": ...}')
-        extra = set(item) - {"name", "secret", "scope", "schedules", "checks"}
+        extra = set(item) - {"name", "secret", "scope", "schedules", "checks", "runner"}
         if extra:
             raise ConfigurationError(f"{key}.{sorted(extra)[0]}", "is not a database setting",
-                                     "use name, secret, scope, schedules, checks")
+                                     "use name, secret, scope, schedules, checks, runner")
+        runner = item.get("runner", "auto")
+        if runner not in ("auto", "lambda", "container"):
+            raise ConfigurationError(f"{key}.runner", f"{runner!r} is not a runner",
+                                     "use auto (chosen from measured history), lambda or "
+                                     "container")
         name = item.get("name")
         if not isinstance(name, str) or not _NAME.match(name):
             raise ConfigurationError(f"{key}.name", f"{name!r} is not a database name",
@@ -312,7 +336,8 @@ def _databases(value: Any) -> tuple[Database, ...]:
         result.append(Database(name=name, secret=secret,
                                scope=_scope(f"{key}.scope", item.get("scope", {})),
                                schedules=tuple(dict.fromkeys(schedules)),
-                               checks=_checks(f"{key}.checks", item.get("checks", {}))))
+                               checks=_checks(f"{key}.checks", item.get("checks", {})),
+                               runner=runner))
     return tuple(result)
 
 
@@ -419,12 +444,26 @@ def _days(days: Mapping[str, int | None], name: str) -> int:
     return value
 
 
+OBJECT_LOCK_MIGRATION = (
+    "Object Lock can only be switched on when the backup bucket is created: on a deployed "
+    "stack it replaces the retained bucket and orphans every backup in it. For a new stack "
+    'add "from_first_deploy": true. For a deployed one, keep object_lock null, deploy a second '
+    "stack (another stack_name) with object_lock, copy the backups over (aws s3 sync "
+    "s3://<old bucket>/<prefix> s3://<new bucket>/<prefix>), point the schedules at the new "
+    "stack, and delete the old one when its backups have aged out")
+
+
 def _object_lock(value: Any) -> ObjectLock | None:
     if value is None:
         return None
     if not isinstance(value, dict):
         raise ConfigurationError("object_lock", "is not an object",
-                                 'use {"mode": "GOVERNANCE", "days": 7} or null')
+                                 'use {"mode": "GOVERNANCE", "days": 7, '
+                                 '"from_first_deploy": true} or null')
+    extra = set(value) - {"mode", "days", "from_first_deploy"}
+    if extra:
+        raise ConfigurationError(f"object_lock.{sorted(extra)[0]}", "is not a setting",
+                                 "use mode, days, from_first_deploy")
     mode = value.get("mode")
     if mode not in ("GOVERNANCE", "COMPLIANCE"):
         raise ConfigurationError("object_lock.mode", f"{mode!r} is not an Object Lock mode",
@@ -433,6 +472,9 @@ def _object_lock(value: Any) -> ObjectLock | None:
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36500:
         raise ConfigurationError("object_lock.days", f"{days!r} is not a number of days",
                                  "use a whole number of days, at most the shortest retention")
+    if value.get("from_first_deploy") is not True:
+        raise ConfigurationError("object_lock.from_first_deploy", "is not true",
+                                 OBJECT_LOCK_MIGRATION)
     return ObjectLock(mode=mode, days=days)
 
 
@@ -467,8 +509,10 @@ def _backup_function(raw: Mapping[str, Any]) -> BackupFunction:
             raise ConfigurationError(f"backup_function.{name}", "is not a setting",
                                      "use timeout_seconds, memory_mb, ephemeral_storage_mb")
     return BackupFunction(
-        timeout_seconds=int_setting(value, "timeout_seconds", 900, 60, 900, "backup_function.",
-                             " (Lambda's limit is 15 minutes; larger dumps need a container task)"),
+        # a minute is kept back to stop the dump cleanly (handlers.backup)
+        timeout_seconds=int_setting(value, "timeout_seconds", 900, 180, 900, "backup_function.",
+                                    " (Lambda's limit is 15 minutes; larger dumps run on the "
+                                    "Fargate task)"),
         memory_mb=int_setting(value, "memory_mb", 2048, 128, 10240, "backup_function."),
         ephemeral_storage_mb=int_setting(value, "ephemeral_storage_mb", 512, 512, 10240,
                                   "backup_function."))
@@ -493,9 +537,26 @@ def _network(value: Any) -> Network | None:
                 isinstance(i, str) and re.fullmatch(pattern, i) for i in items):
             raise ConfigurationError(f"network.{name}", f"{items!r} is not a list of ids", fix)
         lists[name] = tuple(items)
+    egress = value.get("egress")
+    if egress not in ("endpoints", "nat"):
+        raise ConfigurationError(
+            "network.egress", f"{egress!r} is not how these subnets reach AWS",
+            'say "endpoints" (the stack creates VPC endpoints for S3, Secrets Manager, SSM, '
+            'Step Functions, ECR and CloudWatch Logs) or "nat" (the subnets already route to a '
+            "NAT gateway); without either, nothing in them reaches AWS")
     if len(lists["availability_zones"]) != len(lists["subnet_ids"]):
         raise ConfigurationError("network.availability_zones",
                                  "must name one zone per subnet, in the same order", fix)
+    routes = value.get("route_table_ids", [])
+    if not isinstance(routes, list) or not all(
+            isinstance(r, str) and re.fullmatch(r"rtb-[0-9a-f]{8,17}", r) for r in routes):
+        raise ConfigurationError("network.route_table_ids", f"{routes!r} is not a list of ids",
+                                 "list each subnet's route table, rtb-...")
+    if egress == "endpoints" and len(routes) != len(lists["subnet_ids"]):
+        raise ConfigurationError("network.route_table_ids",
+                                 "must name one route table per subnet, in the same order",
+                                 "the S3 gateway endpoint is added to these route tables")
     return Network(vpc_id=vpc_id, subnet_ids=lists["subnet_ids"],
                    availability_zones=lists["availability_zones"],
-                   security_group_ids=lists["security_group_ids"])
+                   security_group_ids=lists["security_group_ids"], egress=egress,
+                   route_table_ids=tuple(routes))

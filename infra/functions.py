@@ -2,8 +2,8 @@
 
 Every function of the stack comes from ``Functions.function``: Python 3.12 on the configured
 architecture, JSON logs into an explicit log group with retention, active tracing, Powertools
-settings, the Python dependencies layer, the VPC when one is configured, and its own role that
-starts with nothing but its log group and X-Ray. Callers grant the rest.
+settings, the Python dependencies layer, a VPC only when it must reach a database, and its own
+role that starts with nothing but its log group and X-Ray. Callers grant the rest.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class Functions(Construct):
             code=lambda_.Code.from_asset(
                 str(PGTOOLS_DIR),
                 asset_hash=_digest(config.architecture, config.postgres_version,
-                                   PGTOOLS_DIR / "build.sh"),
+                                   PGTOOLS_DIR / "build.sh", PGTOOLS_DIR / "install-gpg.sh"),
                 bundling=cdk.BundlingOptions(
                     image=cdk.DockerImage.from_registry(BUILD_IMAGE), platform=docker_platform,
                     user="root", environment={"PG_VERSION": config.postgres_version},
@@ -119,7 +119,8 @@ class Functions(Construct):
             # From ids, not a lookup: synth never calls AWS.
             vpc = ec2.Vpc.from_vpc_attributes(
                 self, "Vpc", vpc_id=net.vpc_id, availability_zones=list(net.availability_zones),
-                private_subnet_ids=list(net.subnet_ids))
+                private_subnet_ids=list(net.subnet_ids),
+                private_subnet_route_table_ids=list(net.route_table_ids) or None)
             self.network = Placement(vpc, list(vpc.private_subnets), [
                 ec2.SecurityGroup.from_security_group_id(self, f"Sg{i}", sg, mutable=False)
                 for i, sg in enumerate(net.security_group_ids)])
@@ -130,8 +131,7 @@ class Functions(Construct):
                  ephemeral_storage_mb: int = 512, pgtools: bool = False,
                  placement: Placement | None = None) -> lambda_.Function:
         """A function running ``handlers.<module>.handler`` from ``functions/``, in
-        ``placement`` when given, else in the configured network (if any)."""
-        placement = placement or self.network
+        ``placement`` when given (only what must reach a database), else outside any VPC."""
         log_group = logs.LogGroup(
             self, f"{id_}Logs", retention=log_retention(self._config.log_retention_days),
             removal_policy=cdk.RemovalPolicy.DESTROY)

@@ -2,15 +2,21 @@
 
 Metrics live in the ``Backstop`` namespace with a ``Database`` dimension:
 
-- ``RecoveryPointAgeHours`` / ``RpoBreached``: the RPO-check function, every 15 minutes (EMF);
-- ``BackupSucceeded``, ``BackupSizeBytes``, ``BackupDurationSeconds``: the check step (EMF);
-- ``BackupFailed``, ``BackupCollapsed``: the backup workflow itself (PutMetricData), so a failure
-  is counted even when no function got to run;
+- ``RecoveryPointAgeHours`` / ``VerificationAgeHours``: the RPO check, every 15 minutes (EMF),
+  from each database's index; ``RpoCheckHealthy`` (no dimension) when it assessed them all;
+- ``BackupSucceeded``, ``BackupSizeBytes``, ``BackupDurationSeconds``,
+  ``BackupRunnerUsagePercent``: the check step (EMF);
+- ``BackupFailed``, ``BackupCollapsed``: the backup workflow itself (PutMetricData);
 - ``RestoreDurationMinutes``, ``RestoreTestSucceeded``, ``RestoreTestFailed``: the restore
   verification workflow (PutMetricData); the duration is the measured RTO;
-- ``VerificationAgeHours``: the RPO-check function, time since the newest successful restore
-  test recorded in a manifest;
 - ``ScratchInstanceAgeHours`` (no dimension): the sweeper, oldest scratch instance alive.
+
+One incident, one notification. A failure the workflows handle (a backup failed or collapsed,
+a restore test failed) is notified by the workflow itself, with its cause; its metrics feed the
+dashboard, not an alarm, and no "execution failed" or "function errors" alarm repeats it. The
+alarms watch what no workflow reports: ages (RPO, last good restore test), the RTO, a backup
+near its runner's limit, a stopped RPO check or sweeper, timed-out executions, and manual
+restores.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from infra.config import BackstopConfig
 from infra.functions import METRICS_NAMESPACE
 
 RPO_CHECK_RATE = cdk.Duration.minutes(15)
+NEAR_LIMIT_PERCENT = 70
 
 
 class Monitoring(Construct):
@@ -37,7 +44,8 @@ class Monitoring(Construct):
     def __init__(self, scope: Construct, id_: str, *, config: BackstopConfig, topic: sns.ITopic,
                  state_machine: sfn.StateMachine, rpo_check_fn: lambda_.IFunction,
                  restore_machines: dict[str, sfn.StateMachine], scratch_age_limit_hours: int,
-                 functions: dict[str, lambda_.Function]) -> None:
+                 functions: dict[str, lambda_.Function],
+                 fleet_machines: dict[str, sfn.StateMachine] | None = None) -> None:
         super().__init__(scope, id_)
         self._action = cw_actions.SnsAction(topic)
         self.alarms: list[cw.Alarm] = []
@@ -46,40 +54,50 @@ class Monitoring(Construct):
                     schedule=events.Schedule.rate(RPO_CHECK_RATE),
                     targets=[targets.LambdaFunction(rpo_check_fn)])
 
+        check = RPO_CHECK_RATE
         age_widgets: list[cw.IMetric] = []
         for db in config.databases:
-            age = self.metric("RecoveryPointAgeHours", db.name, "Maximum", cdk.Duration.hours(1))
+            age = self.metric("RecoveryPointAgeHours", db.name, "Maximum", check)
             age_widgets.append(age)
-            # No data means the check itself stopped: that is as bad as an old backup.
+            # Missing data is not a breach here: a stopped check is the RpoCheck alarm's one
+            # notification, not one per database.
             self._alarm(f"Rpo{db.name}", age, threshold=config.rpo_hours,
                         comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                        missing=cw.TreatMissingData.BREACHING,
-                        description=f"Newest good backup of {db.name} is older than the RPO "
-                                    f"({config.rpo_hours} h), or the RPO check stopped.")
-            self._alarm(f"BackupFailed{db.name}", self.metric("BackupFailed", db.name),
-                        description=f"A backup of {db.name} failed; see the execution's cause.")
-            self._alarm(f"BackupCollapsed{db.name}", self.metric("BackupCollapsed", db.name),
-                        description=f"A backup of {db.name} is much smaller than the previous "
-                                    f"one (under {config.collapsed_fraction:g} of its size).")
+                        description=f"{db.name}: the newest good full backup's snapshot is "
+                                    f"older than the RPO ({config.rpo_hours} h). Look at the "
+                                    "backup workflow's last executions for this database; "
+                                    "start a backup by hand once the cause is fixed.")
+            days = config.restore.verification_max_age_days
+            self._alarm(f"NoRestoreTest{db.name}",
+                        self.metric("VerificationAgeHours", db.name, "Maximum", check),
+                        threshold=days * 24,
+                        comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                        description=f"{db.name}: no full backup newer than {days} days has "
+                                    "passed a restore test. Look at the restore-verification "
+                                    "workflow's last executions.")
             self._alarm(f"Rto{db.name}",
                         self.metric("RestoreDurationMinutes", db.name, "Maximum"),
                         threshold=config.rto_minutes,
                         comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                        description=f"Measured restore of {db.name} took longer than the RTO "
-                                    f"({config.rto_minutes} min).")
-            self._alarm(f"RestoreTestFailed{db.name}", self.metric("RestoreTestFailed", db.name),
-                        description=f"A restore test of {db.name} failed: a backup did not "
-                                    "restore, or the restored data differs from its manifest.")
-            days = config.restore.verification_max_age_days
-            self._alarm(f"NoRestoreTest{db.name}",
-                        self.metric("VerificationAgeHours", db.name, "Maximum",
-                                    cdk.Duration.hours(1)),
-                        threshold=days * 24,
+                        description=f"{db.name}: a measured restore took longer than the RTO "
+                                    f"({config.rto_minutes} min). Size the restore runner up, "
+                                    "or revisit the RTO.")
+            self._alarm(f"BackupNearLimit{db.name}",
+                        self.metric("BackupRunnerUsagePercent", db.name, "Maximum"),
+                        threshold=NEAR_LIMIT_PERCENT,
                         comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                        missing=cw.TreatMissingData.BREACHING,
-                        description=f"No successful restore test of {db.name} within {days} "
-                                    "days (or none at all, or the check stopped).")
+                        description=f"{db.name}: a backup used more than "
+                                    f"{NEAR_LIMIT_PERCENT}% of its runner's time limit. The "
+                                    "next one moves to the Fargate task by itself; on the "
+                                    "task already, raise backup_container.timeout_hours.")
 
+        self._alarm("RpoCheck", cw.Metric(
+            namespace=METRICS_NAMESPACE, metric_name="RpoCheckHealthy", statistic="Sum",
+            period=cdk.Duration.minutes(30)), threshold=1,
+            comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            missing=cw.TreatMissingData.BREACHING,
+            description="The RPO check stopped, or could not read a database's index: recovery "
+                        "point ages are unknown. See the RpoCheck function's log.")
         # The sweeper publishes every hour; nothing published means it stopped or failed.
         scratch_age = cw.Metric(namespace=METRICS_NAMESPACE, metric_name="ScratchInstanceAgeHours",
                                 statistic="Maximum", period=cdk.Duration.hours(1))
@@ -88,22 +106,22 @@ class Monitoring(Construct):
                     missing=cw.TreatMissingData.BREACHING,
                     description="A scratch RDS instance outlived its allowed lifetime "
                                 f"({scratch_age_limit_hours} h), or the sweeper stopped: it "
-                                "costs money until deleted.")
+                                "costs money until deleted. Delete backstop-scratch-* "
+                                "instances by hand and see the sweeper's log.")
 
         five = cdk.Duration.minutes(5)
-        self._alarm("WorkflowFailed", state_machine.metric_failed(period=five, statistic="Sum"),
-                    description="A backup workflow execution failed.")
-        self._alarm("WorkflowTimedOut",
-                    state_machine.metric_timed_out(period=five, statistic="Sum"),
-                    description="A backup workflow execution timed out.")
-        for name, machine in restore_machines.items():
-            self._alarm(f"{name}Failed", machine.metric_failed(period=five, statistic="Sum"),
-                        description=f"A {name} execution failed; see its cause.")
-            self._alarm(f"{name}TimedOut", machine.metric_timed_out(period=five, statistic="Sum"),
-                        description=f"A {name} execution timed out.")
-        for name, fn in functions.items():
-            self._alarm(f"{name}Errors", fn.metric_errors(period=five, statistic="Sum"),
-                        description=f"The {name} function reported errors.")
+        machines = {"Backup": state_machine, **restore_machines, **(fleet_machines or {})}
+        timed_out = {f"m{i}": m.metric_timed_out(period=five, statistic="Sum")
+                     for i, m in enumerate(machines.values())}
+        self._alarm("WorkflowTimedOut", cw.MathExpression(
+            expression=" + ".join(f"FILL({k}, 0)" for k in timed_out), using_metrics=timed_out,
+            period=five, label="executions timed out"),
+            description="A workflow execution timed out, so its own failure path did not run "
+                        "(no other notification). Open the execution in the console.")
+        self._alarm("ManualRestoreFailed",
+                    restore_machines["ManualRestore"].metric_failed(period=five, statistic="Sum"),
+                    description="A manual restore failed; its cause is in the execution. "
+                                "Nothing else notifies about manual restores.")
 
         self.dashboard = cw.Dashboard(self, "Dashboard", default_interval=cdk.Duration.days(7))
         self.dashboard.add_widgets(
@@ -116,6 +134,10 @@ class Monitoring(Construct):
             cw.GraphWidget(title="Backups", width=8, left=[
                 self.metric(m, d, "Sum", cdk.Duration.days(1))
                 for d in per_db for m in ("BackupSucceeded", "BackupFailed", "BackupCollapsed")]),
+            cw.GraphWidget(title="Share of the runner's limit (%)", width=8, left=[
+                self.metric("BackupRunnerUsagePercent", d, "Maximum", cdk.Duration.days(1))
+                for d in per_db], left_annotations=[cw.HorizontalAnnotation(
+                    value=NEAR_LIMIT_PERCENT, label="alarm")]),
             cw.GraphWidget(title="Backup size (bytes)", width=8, left=[
                 self.metric("BackupSizeBytes", d, "Maximum", cdk.Duration.days(1))
                 for d in per_db]),

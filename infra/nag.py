@@ -31,6 +31,9 @@ def acknowledge_functions(functions: IConstruct, *, prefix: str) -> None:
     acknowledge(functions, f"AwsSolutions-IAM5[Resource::<BackupBucket.Arn>/{prefix}/*]",
                 "Backup object keys contain the backup id and date, unknown in advance; access "
                 "is limited to the Backstop prefix of the backup bucket.")
+    acknowledge(functions, f"AwsSolutions-IAM5[Resource::<BackupBucket.Arn>/{prefix}/index/*]",
+                "The RPO check writes only the per-database index objects, one per "
+                "configured database, named by the database under the index prefix.")
 
 
 def acknowledge_report(functions: IConstruct, *, prefix: str, replica_arn: str | None) -> None:
@@ -97,6 +100,11 @@ def acknowledge_restore(*, task_definition: ecs.TaskDefinition, workflows: list[
         acknowledge(workflow, master_secrets,
                     "RDS creates the scratch instance's managed master secret as rds!db-<uuid> "
                     "on the caller's behalf; its name is unknown in advance.")
+        acknowledge(workflow, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:"
+                    "<AWS::Region>:<AWS::AccountId>:key/*]",
+                    "kms:DescribeKey (metadata only) on the AWS managed aws/secretsmanager key "
+                    "that encrypts the scratch instance's managed master secret; its key id "
+                    "differs per account and region.")
         acknowledge(workflow, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:"
                     "<AWS::Region>:<AWS::AccountId>:pg:default.postgres*]",
                     "A scratch instance gets the default parameter group of its PostgreSQL "
@@ -147,3 +155,41 @@ def _task_family_revisions(task_definition: ecs.TaskDefinition) -> str:
         return f'{{"Fn::Select":[{j},{{"Fn::Split":["/",{part(5)}]}}]}}'
 
     return f"arn:{part(1)}:{part(2)}:{part(3)}:{part(4)}:{name(0)}/{name(1)}:*"
+
+
+def acknowledge_backup_task(*, workflow: IConstruct, runner: IConstruct,
+                            task_definition: ecs.TaskDefinition, prefix: str) -> None:
+    """The backup as a Fargate task: its role and the backup workflow's .sync integration."""
+    family = _task_family_revisions(task_definition)
+    acknowledge(workflow, "AwsSolutions-IAM5[Resource::*]",
+                "Execution logs, tracing, cloudwatch:PutMetricData and ecs:StopTask/"
+                "DescribeTasks of the .sync integration support no resource-level permissions.")
+    acknowledge(workflow, f"AwsSolutions-IAM5[Resource::{family}]",
+                "The .sync integration runs the backup task definition by family, so that a "
+                "new revision needs no new grant; the family is Backstop's own.")
+    acknowledge(runner, "AwsSolutions-IAM5[Resource::*]",
+                "The task reports with its task token (states:SendTask*), and pulls its image "
+                "(ecr:GetAuthorizationToken); neither supports resource-level permissions.")
+    acknowledge(runner, f"AwsSolutions-IAM5[Resource::<BackupBucket.Arn>/{prefix}/*]",
+                "Backup object keys contain the backup id and date, unknown in advance; "
+                "only under the Backstop prefix.")
+    acknowledge(runner, "AwsSolutions-ECS2",
+                "The container's environment holds only non-secret settings (store location, "
+                "secret and parameter names); secrets are read at run time from Secrets "
+                "Manager and never appear in the task definition.")
+
+
+def acknowledge_fleet(fleet: IConstruct, *, backup: IConstruct) -> None:
+    """The fleet workflow starts one backup workflow execution per database and waits."""
+    acknowledge(fleet, "AwsSolutions-IAM5[Resource::*]",
+                "Execution logs (logs:*LogDelivery*) and tracing (xray:*) support no "
+                "resource-level permissions.")
+    stack = cdk.Stack.of(backup)
+    machine = backup.node.default_child
+    assert isinstance(machine, cdk.CfnElement)
+    ref = json.dumps({"Ref": stack.resolve(stack.get_logical_id(machine))},
+                     separators=(",", ":"))
+    acknowledge(fleet, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+                f'<AWS::AccountId>:execution:{{"Fn::Select":[6,{{"Fn::Split":[":",{ref}]}}]}}*]',
+                "startExecution.sync:2 describes and stops the backup workflow's own "
+                "executions, whose names are generated per run.")

@@ -34,5 +34,8 @@ class RecipientKeys(Construct):
         return ",".join(p.parameter_name for p in self.parameters)
 
     def grant_read(self, grantee: iam.IGrantable) -> None:
-        for parameter in self.parameters:
-            parameter.grant_read(grantee)
+        """GetParameters, the one call the functions make (CDK's grant_read would add
+        DescribeParameters, which works only on "*", and calls nothing here uses)."""
+        if self.parameters:
+            iam.Grant.add_to_principal(grantee=grantee, actions=["ssm:GetParameters"],
+                                       resource_arns=[p.parameter_arn for p in self.parameters])

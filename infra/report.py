@@ -11,12 +11,14 @@ notification, which the workflow sends to the alert topic with a link to the rep
 deployment's settings travel in the task's payload, fixed at synth: the console's input can
 choose a month, never change what is expected.
 
-Alarms: ``ReportItemFailed`` when a report has a failed item; ``ReportNotMade`` and
-``ReportTimedOut`` when a report could not be made. With RDS sources in ``report.pitr``, a
-watch every 5 minutes publishes each instance's PITR lag and backup retention: ``PitrLag<db>``
-fires when the latest restorable time is further behind than ``report.pitr_rpo_minutes``,
-``PitrRetention<db>`` when automated backups are off or kept fewer days than configured,
-``PitrWatchStopped`` when the watch cannot see an instance or stopped.
+Alarms: ``ReportItemFailed`` when a report has a failed item (no e-mail of its own: the
+report's message is the notification). A report that cannot be made notifies from its
+workflow's failure path; a timed-out one through the stack's ``WorkflowTimedOut``. With RDS
+sources in ``report.pitr``, a watch every 5 minutes publishes each instance's PITR lag and
+backup retention: ``PitrLag<db>`` fires when the latest restorable time is further behind
+than ``report.pitr_rpo_minutes``, ``PitrRetention<db>`` when automated backups are off or kept
+fewer days than configured, ``PitrWatchStopped`` when the watch cannot see an instance or
+stopped.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ def report_settings(config: BackstopConfig) -> dict[str, Any]:
     """What the report expects, in the keys ``backstop.report_model.Settings`` reads."""
     retention = config.retention
     return {
-        "databases": [{"name": db.name, "schedules": list(db.schedules)}
-                      for db in config.databases],
+        "databases": [{"name": db.name, "schedules": list(db.schedules),
+                       "scope": db.scope.to_input()} for db in config.databases],
         "rpo_hours": config.rpo_hours, "rto_minutes": config.rto_minutes,
         "collapsed_fraction": config.collapsed_fraction,
         "retention_days": {"daily": retention.daily, "weekly": retention.weekly,
@@ -93,20 +95,16 @@ class ChecklistReport(Construct):
                         schedule=events.Schedule.cron(**REPORT_CRON),
                         targets=[targets.SfnStateMachine(
                             self.state_machine, input=events.RuleTargetInput.from_object({}))])
-        self._alarm("ReportItemFailed", self._metric("ReportItemsFailed", "Maximum",
-                                                     cdk.Duration.hours(1)),
-                    comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                    description="An item of the monthly backup checklist failed; the report "
-                                "in the bucket names the evidence.")
-        self._alarm("ReportNotMade", self.state_machine.metric_failed(
-            period=cdk.Duration.minutes(5), statistic="Sum"),
-                    comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                    description="The monthly checklist report could not be made; see the "
-                                "execution's cause.")
-        self._alarm("ReportTimedOut", self.state_machine.metric_timed_out(
-            period=cdk.Duration.minutes(5), statistic="Sum"),
-                    comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                    description="A checklist report execution timed out.")
+        # The report's own message is the notification; the alarm keeps a failed month
+        # visible in CloudWatch (alarm state, history, dashboards) without a second e-mail.
+        self.item_failed = cw.Alarm(
+            self, "ReportItemFailed",
+            metric=self._metric("ReportItemsFailed", "Maximum", cdk.Duration.hours(1)),
+            threshold=1, evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description="An item of the monthly backup checklist failed; the report in "
+                              "the bucket names the evidence.")
         self.watch = self._pitr_watch(config, functions) if config.report.rds() else None
 
     # ---- the report
@@ -114,6 +112,13 @@ class ChecklistReport(Construct):
                       fn: iam.IGrantable) -> None:
         storage.grant_read_backups(fn)
         prefix = config.prefix
+        # The month's manifests that retention expired are read from their old versions.
+        iam.Grant.add_to_principal(grantee=fn, actions=["s3:GetObjectVersion"],
+                                   resource_arns=[storage.objects_arn()])
+        iam.Grant.add_to_principal(
+            grantee=fn, actions=["s3:ListBucketVersions"],
+            resource_arns=[storage.bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}/*", prefix]}})
         iam.Grant.add_to_principal(grantee=fn, actions=["s3:PutObject"], resource_arns=[
             storage.bucket.arn_for_objects(f"{prefix}/reports/*"),
             storage.bucket.arn_for_objects(f"{prefix}/acknowledgements/*")])
@@ -129,9 +134,12 @@ class ChecklistReport(Construct):
                                        resource_arns=[f"{replica}/{prefix}/*"])
             iam.Grant.add_to_principal(grantee=fn, actions=["s3:ListBucket"],
                                        resource_arns=[replica])
-        iam.Grant.add_to_principal(grantee=fn, actions=["cloudwatch:DescribeAlarms",
-                                                        "cloudwatch:DescribeAlarmHistory"],
-                                   resource_arns=["*"])
+        # the alarms of the period: any alarm of the account's region may notify the topic
+        iam.Grant.add_to_principal(
+            grantee=fn, actions=["cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory"],
+            resource_arns=[cdk.Stack.of(self).format_arn(
+                service="cloudwatch", resource="alarm", resource_name="*",
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)])
         self._grant_rds(config, fn)
         for i, source in enumerate(config.report.supabase().values()):
             secret = source.token_secret

@@ -32,8 +32,8 @@ from constructs import Construct
 
 from backstop.scratch import EXECUTION_TAG, KEEP_TAG, SCRATCH_TAG
 from infra.backup_workflow import explain, retry_lambda_service
+from infra.container_runner import ContainerRunner
 from infra.functions import METRICS_NAMESPACE, log_retention
-from infra.restore_runner import ContainerRunner
 from infra.scratch import ScratchNetwork
 
 VERIFY, RESTORE = "verify", "restore"

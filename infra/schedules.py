@@ -1,11 +1,12 @@
 """When backups and restore tests run by themselves: EventBridge rules that start workflows.
 
-Per database and scheduled retention class, a cron rule (UTC) whose target input is the
-workflow input for that backup. One more rule turns a custom ``backstop.pre-deploy`` event into
-a pre-migration backup, so CI/CD can ask for "a backup before every deploy" with one
-``aws events put-events``. Per database, a restore verification of its newest backup runs
-after the night's backups (``restore.schedule``: daily, or weekly on Sunday, 05:00 UTC, after
-the daily 02:00, weekly 03:00 and monthly 04:00 backups).
+Per scheduled retention class, one cron rule (UTC) that starts the fleet backup workflow,
+which backs up every database on that schedule (``infra/fleet.py``). One more rule turns a
+custom ``backstop.pre-deploy`` event into a pre-migration backup, so CI/CD can ask for "a
+backup before every deploy" with one ``aws events put-events``. Per database, a restore
+verification of its newest backup runs after the night's backups (``restore.schedule``:
+daily, or weekly on Sunday, 05:00 UTC, after the daily 02:00, weekly 03:00 and monthly 04:00
+backups).
 """
 
 from __future__ import annotations
@@ -48,21 +49,18 @@ class Schedules(Construct):
     """Scheduled and event-driven starts of the backup workflow."""
 
     def __init__(self, scope: Construct, id_: str, *, config: BackstopConfig,
-                 state_machine: sfn.IStateMachine, verification: sfn.IStateMachine) -> None:
+                 state_machine: sfn.IStateMachine, fleet: sfn.IStateMachine,
+                 classes: list[str], verification: sfn.IStateMachine) -> None:
         super().__init__(scope, id_)
-        for db in config.databases:
-            for retention in db.schedules:
-                cadence = CADENCES[retention]
-                events.Rule(
-                    self, f"{_pascal(db.name)}{_pascal(retention)}",
-                    description=f"Backstop: {retention} backup of {db.name}, "
-                                f"{cadence.description}",
-                    schedule=events.Schedule.cron(**cadence.cron),
-                    targets=[targets.SfnStateMachine(
-                        state_machine, input=events.RuleTargetInput.from_object({
-                            "database": db.name, "retention": retention,
-                            "reason": f"scheduled {retention} backup",
-                            "scope": db.scope.to_input()}))])
+        for retention in classes:
+            cadence = CADENCES[retention]
+            events.Rule(
+                self, f"Fleet{_pascal(retention)}",
+                description=f"Backstop: {retention} backup of every database on it, "
+                            f"{cadence.description}",
+                schedule=events.Schedule.cron(**cadence.cron),
+                targets=[targets.SfnStateMachine(
+                    fleet, input=events.RuleTargetInput.from_object({"retention": retention}))])
 
         self.pre_deploy = events.Rule(
             self, "PreDeploy",

@@ -101,7 +101,9 @@ class ScratchNetwork(Construct):
 
     def create_statements(self) -> list[iam.PolicyStatement]:
         """Besides CreateDBInstance itself: tagging on create (only with the scratch tag), the
-        RDS-managed master secret, and RDS's service-linked role on first use."""
+        RDS-managed master secret (CreateSecret, TagResource, and kms:DescribeKey on the key
+        that encrypts it, as the RDS user guide lists for ManageMasterUserPassword), and RDS's
+        service-linked role on first use."""
         stack = cdk.Stack.of(self)
         return [
             iam.PolicyStatement(
@@ -112,6 +114,10 @@ class ScratchNetwork(Construct):
                 resources=[stack.format_arn(service="secretsmanager", resource="secret",
                                             resource_name="rds!db-*",
                                             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)]),
+            # the AWS managed aws/secretsmanager key, whose id differs per account and region
+            iam.PolicyStatement(
+                actions=["kms:DescribeKey"],
+                resources=[stack.format_arn(service="kms", resource="key", resource_name="*")]),
             iam.PolicyStatement(
                 actions=["iam:CreateServiceLinkedRole"],
                 resources=[stack.format_arn(

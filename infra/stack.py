@@ -16,10 +16,15 @@ from constructs import Construct
 
 from infra.alerts import Alerts
 from infra.backup_workflow import BackupWorkflow
-from infra.config import BackstopConfig
-from infra.functions import Functions
+from infra.config import BackstopConfig, Scope
+from infra.container_runner import ContainerRunner
+from infra.endpoints import VpcEndpoints
+from infra.fleet import FleetBackup
+from infra.functions import Functions, Placement
 from infra.monitoring import Monitoring
 from infra.nag import (
+    acknowledge_backup_task,
+    acknowledge_fleet,
     acknowledge_functions,
     acknowledge_lock_table,
     acknowledge_report,
@@ -28,13 +33,13 @@ from infra.nag import (
 )
 from infra.recipients import RecipientKeys
 from infra.report import ChecklistReport
-from infra.restore_runner import ContainerRunner
 from infra.restore_workflow import RESTORE, VERIFY, RestoreWorkflow
 from infra.schedules import Schedules
 from infra.scratch import ScratchNetwork, ScratchSweeper
 from infra.storage import Storage
 
-# Validation and the check are quick; the margin covers them and the Lambda retries.
+# Validation and the check are quick; the margin covers them, the Lambda retries and the
+# Fargate task's start.
 EXECUTION_MARGIN = cdk.Duration.minutes(30)
 # A restore execution: plan (one function timeout), the instance wait, the restore, deleting
 # the instance (its retries wait up to 30 minutes), and this margin.
@@ -55,25 +60,47 @@ class BackstopStack(cdk.Stack):
         functions = Functions(self, "Functions", config=config)
 
         backup_timeout = cdk.Duration.seconds(config.backup_function.timeout_seconds)
-        execution_timeout = backup_timeout.plus(EXECUTION_MARGIN)
+        container_backup_timeout = cdk.Duration.hours(config.backup_container.timeout_hours)
+        execution_timeout = container_backup_timeout.plus(EXECUTION_MARGIN)
         databases = ",".join(db.name for db in config.databases)
         location = storage.location()
+        restore = config.restore
+        scratch = ScratchNetwork(self, "Scratch", network=functions.network,
+                                 log_retention_days=config.log_retention_days)
+        if functions.network is not None and config.network is not None \
+                and config.network.egress == "endpoints":
+            VpcEndpoints(self, "Endpoints", placement=functions.network,
+                         clients=[*functions.network.security_groups, scratch.client_sg])
 
+        limits = {"BACKUP_SECONDS": str(config.backup_function.timeout_seconds),
+                  "BACKUP_TASK_SECONDS": str(int(container_backup_timeout.to_seconds()))}
         validate_fn = functions.function(
             "Validate", handler="handlers.validate.handler",
-            description="Backstop: validate a backup request",
-            environment={"DATABASES": databases,
-                         "LOCK_SECONDS": str(int(execution_timeout.to_seconds()))})
+            description="Backstop: validate a backup request and choose its runner",
+            environment={"DATABASES": databases, "BACKUP_LOCATION": location,
+                         "LOCK_SECONDS": str(int(execution_timeout.to_seconds())),
+                         "DATABASE_RUNNERS": json.dumps(
+                             {db.name: db.runner for db in config.databases
+                              if db.runner != "auto"}, separators=(",", ":")), **limits})
+        backup_env = {
+            "BACKUP_LOCATION": location,
+            "DATABASE_SECRETS": json.dumps(config.database_secrets(), separators=(",", ":")),
+            "DATABASE_CHECKS": json.dumps(config.database_checks(), separators=(",", ":")),
+            "RECIPIENT_KEY_PARAMETERS": recipients.names()}
         backup_fn = functions.function(
             "Backup", handler="handlers.backup.handler",
             description="Backstop: dump, encrypt and upload one database",
-            environment={
-                "BACKUP_LOCATION": location,
-                "DATABASE_SECRETS": json.dumps(config.database_secrets(), separators=(",", ":")),
-                "DATABASE_CHECKS": json.dumps(config.database_checks(), separators=(",", ":")),
-                "RECIPIENT_KEY_PARAMETERS": recipients.names()},
+            environment=backup_env,
             timeout=backup_timeout, memory_mb=config.backup_function.memory_mb,
-            ephemeral_storage_mb=config.backup_function.ephemeral_storage_mb, pgtools=True)
+            ephemeral_storage_mb=config.backup_function.ephemeral_storage_mb, pgtools=True,
+            placement=functions.network)
+        # The backup task reaches the databases where the function does: the configured
+        # network, or (public endpoints) Backstop's own VPC, out through its NAT gateway.
+        backup_runner = ContainerRunner(
+            self, "BackupRunner", config=config, name="Backup", sizes=config.backup_container,
+            placement=functions.network or Placement(scratch.vpc, scratch.subnets,
+                                                     [scratch.client_sg]),
+            environment={**backup_env, **limits})
         check_fn = functions.function(
             "Check", handler="handlers.check.handler",
             description="Backstop: check a finished backup and publish its metrics",
@@ -83,24 +110,28 @@ class BackstopStack(cdk.Stack):
             "RpoCheck", handler="handlers.rpo.handler",
             description="Backstop: publish the recovery point age of every database",
             environment={"BACKUP_LOCATION": location, "DATABASES": databases,
-                         "RPO_HOURS": str(config.rpo_hours)})
+                         "RPO_HOURS": str(config.rpo_hours),
+                         "DATABASE_SCOPES": json.dumps(
+                             {db.name: db.scope.to_input() for db in config.databases
+                              if db.scope != Scope()}, separators=(",", ":"))})
 
-        storage.grant_write_backups(backup_fn)
+        storage.grant_read_backups(validate_fn)  # the database's index, for the runner
         storage.grant_read_backups(check_fn)
         storage.grant_read_backups(rpo_fn)
-        recipients.grant_read(backup_fn)
-        for i, db in enumerate(config.databases):
-            self._secret(f"Secret{i}", db.secret).grant_read(backup_fn)
+        storage.grant_write_index(rpo_fn)  # builds a missing index once, from the manifests
+        secrets = [self._secret(f"Secret{i}", db.secret) for i, db in enumerate(config.databases)]
+        for grantee in (backup_fn, backup_runner.task_role):
+            storage.grant_write_backups(grantee)
+            recipients.grant_read(grantee)
+            for secret in secrets:
+                secret.grant_read(grantee)
 
         workflow = BackupWorkflow(
             self, "BackupWorkflow", validate_fn=validate_fn, backup_fn=backup_fn,
-            check_fn=check_fn, topic=alerts.topic, topic_key=alerts.key,
-            backup_timeout=backup_timeout, execution_timeout=execution_timeout,
-            log_retention_days=config.log_retention_days)
+            check_fn=check_fn, topic=alerts.topic, topic_key=alerts.key, runner=backup_runner,
+            backup_timeout=backup_timeout, container_timeout=container_backup_timeout,
+            execution_timeout=execution_timeout, log_retention_days=config.log_retention_days)
         # ---- restore verification and manual restores
-        restore = config.restore
-        scratch = ScratchNetwork(self, "Scratch", network=functions.network,
-                                 log_retention_days=config.log_retention_days)
         restore_timeout = cdk.Duration.seconds(restore.function.timeout_seconds)
         container_timeout = cdk.Duration.hours(restore.container.timeout_hours)
         instance_wait = cdk.Duration.minutes(restore.instance_wait_minutes)
@@ -119,8 +150,8 @@ class BackstopStack(cdk.Stack):
                                                      separators=(",", ":")),
                 "RESTORE_MB_S": repr(restore.throughput_mb_s),
                 "RESTORE_TMP_BYTES": str(restore.function.ephemeral_storage_mb * 1024**2),
-                # runner_for's budget: the function's time less the checks and a margin
-                "RESTORE_SECONDS": str(int(restore.function.timeout_seconds * 0.8)),
+                # the restore function's limit; backstop.runners keeps a margin below it
+                "RESTORE_SECONDS": str(restore.function.timeout_seconds),
                 "KEEP_HOURS": str(restore.keep_hours),
                 "MAX_KEEP_HOURS": str(restore.max_keep_hours),
                 "WORKFLOW_HOURS": str(workflow_hours)},
@@ -137,8 +168,9 @@ class BackstopStack(cdk.Stack):
             description="Backstop: delete scratch instances that outlived their time",
             environment={"DEFAULT_KEEP_HOURS": str(workflow_hours)},
             timeout=cdk.Duration.minutes(2))
-        runner = ContainerRunner(self, "RestoreRunner", config=config,
-                                 placement=scratch.placement, environment=restore_env)
+        runner = ContainerRunner(self, "RestoreRunner", config=config, name="Restore",
+                                 sizes=restore.container, placement=scratch.placement,
+                                 environment=restore_env, cluster=backup_runner.cluster)
 
         verifier_key = self._secret("VerifierKey", restore.private_key_secret)
         targets = [self._secret(f"RestoreTarget{i}", name)
@@ -152,9 +184,10 @@ class BackstopStack(cdk.Stack):
             verifier_key.grant_read(grantee)
             for target in targets:
                 target.grant_read(grantee)
-        # The task reports its outcome with its task token (no resource-level permission).
-        runner.task_role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["states:SendTaskSuccess", "states:SendTaskFailure"], resources=["*"]))
+        # The tasks report their outcome with the task token (no resource-level permission).
+        for task_role in (runner.task_role, backup_runner.task_role):
+            task_role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["states:SendTaskSuccess", "states:SendTaskFailure"], resources=["*"]))
 
         workflows = {kind: RestoreWorkflow(
             self, name, kind=kind, plan_fn=plan_fn, restore_fn=restore_fn, network=scratch,
@@ -169,19 +202,23 @@ class BackstopStack(cdk.Stack):
         ScratchSweeper(self, "ScratchSweeper", network=scratch, sweeper_fn=sweeper_fn,
                        state_machines=[verification, manual])
 
+        fleet = FleetBackup(self, "FleetBackup", config=config, backup=workflow.state_machine,
+                            backup_timeout=execution_timeout)
         Schedules(self, "Schedules", config=config, state_machine=workflow.state_machine,
-                  verification=verification)
+                  fleet=fleet.state_machine, classes=fleet.classes, verification=verification)
+        checklist = ChecklistReport(self, "Report", config=config, functions=functions,
+                                    storage=storage, topic=alerts.topic, topic_key=alerts.key)
         Monitoring(self, "Monitoring", config=config, topic=alerts.topic,
                    state_machine=workflow.state_machine, rpo_check_fn=rpo_fn,
                    restore_machines={"RestoreVerification": verification,
                                      "ManualRestore": manual},
+                   # every other workflow whose timeout the one timed-out alarm watches
+                   fleet_machines={"FleetBackup": fleet.state_machine,
+                                   "Report": checklist.state_machine},
                    scratch_age_limit_hours=workflow_hours + restore.max_keep_hours + 1,
                    functions={"Validate": validate_fn, "Backup": backup_fn, "Check": check_fn,
                               "RpoCheck": rpo_fn, "RestorePlan": plan_fn, "Restore": restore_fn,
                               "ScratchSweeper": sweeper_fn})
-
-        checklist = ChecklistReport(self, "Report", config=config, functions=functions,
-                                    storage=storage, topic=alerts.topic, topic_key=alerts.key)
 
         self.storage = storage
         self.state_machine = workflow.state_machine
@@ -189,6 +226,9 @@ class BackstopStack(cdk.Stack):
         self.manual_restore_state_machine = manual
         cdk.CfnOutput(self, "BackupBucketName", value=storage.bucket.bucket_name)
         cdk.CfnOutput(self, "BackupStateMachineArn", value=workflow.state_machine.state_machine_arn)
+        cdk.CfnOutput(self, "FleetBackupStateMachineArn",
+                      value=fleet.state_machine.state_machine_arn,
+                      description="The schedules start this: every database on a schedule")
         cdk.CfnOutput(self, "RestoreVerificationStateMachineArn",
                       value=verification.state_machine_arn)
         cdk.CfnOutput(self, "ManualRestoreStateMachineArn", value=manual.state_machine_arn)
@@ -208,6 +248,10 @@ class BackstopStack(cdk.Stack):
         acknowledge_restore(task_definition=runner.task_definition, runner=runner,
                             workflows=list(workflows.values()), functions=functions,
                             workflow_functions=[plan_fn, restore_fn], prefix=config.prefix)
+        acknowledge_fleet(fleet, backup=workflow.state_machine)
+        acknowledge_backup_task(workflow=workflow, runner=backup_runner,
+                                task_definition=backup_runner.task_definition,
+                                prefix=config.prefix)
 
     def _secret(self, id_: str, name: str) -> secretsmanager.ISecret:
         return (secretsmanager.Secret.from_secret_complete_arn(self, id_, name)

@@ -8,6 +8,8 @@ the construct tree ever replaces them, and they are retained when the stack is d
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -69,6 +71,21 @@ class Storage(Construct):
             replication_rules=replication,
             removal_policy=cdk.RemovalPolicy.RETAIN)
         _pin(self.bucket, LOGICAL_IDS["bucket"])
+        self._deny_other_encryption()
+
+    def _deny_other_encryption(self) -> None:
+        """Every object is encrypted with the bucket's key: a writer may rely on the default
+        or name SSE-KMS with this key, never another type (SSE-S3, DSSE-KMS, SSE-C) or key."""
+        conditions: list[dict[str, Any]] = [
+            {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+            {"StringNotEqualsIfExists": {
+                "s3:x-amz-server-side-encryption-aws-kms-key-id": self.key.key_arn}},
+            {"Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}}]
+        for i, condition in enumerate(conditions):
+            self.bucket.add_to_resource_policy(iam.PolicyStatement(
+                sid=f"DenyOtherEncryption{i}", effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()], actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects("*")], conditions=condition))
 
     def location(self) -> str:
         """The store location the library opens: ``s3://<bucket>/<prefix>``."""
@@ -81,6 +98,13 @@ class Storage(Construct):
         """Write dumps and manifests (multipart uploads included) and read the catalog."""
         self._grant(grantee, ["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"],
                     ["kms:GenerateDataKey", "kms:Decrypt"])
+
+    def grant_write_index(self, grantee: iam.IGrantable) -> None:
+        """Write the per-database index objects (``<prefix>/index/``), nothing else."""
+        iam.Grant.add_to_principal(grantee=grantee, actions=["s3:PutObject"],
+                                   resource_arns=[self.bucket.arn_for_objects(
+                                       f"{self.prefix}/index/*")])
+        self.key.grant(grantee, "kms:GenerateDataKey")
 
     def grant_read_backups(self, grantee: iam.IGrantable) -> None:
         self._grant(grantee, ["s3:GetObject"], ["kms:Decrypt"])

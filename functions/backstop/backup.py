@@ -13,6 +13,7 @@ import logging
 import secrets
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -57,7 +58,10 @@ class BackupRequest:
 
 def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectStore,
                recipient_keys: Sequence[str], fingerprint_limit: int = FINGERPRINT_LIMIT,
-               progress: pipeline.Progress | None = None) -> Manifest:
+               progress: pipeline.Progress | None = None,
+               deadline: float | None = None) -> Manifest:
+    """``deadline`` (a ``time.monotonic()`` value): stop the dump then, so that a runner about
+    to be killed still aborts the upload and records the FAILED manifest with the reason."""
     started = datetime.now(UTC)
     backup_id = f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     base = Manifest(id=backup_id, database=request.database, retention=request.retention,
@@ -71,7 +75,7 @@ def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectS
         with connection.connect() as conn:
             try:
                 done = _dump(base, request.checks, conn, connection, store, keyring,
-                             recipients, progress)
+                             recipients, progress, deadline)
             except psycopg.Error as exc:  # e.g. a role that may not export snapshots
                 failure = SourceError(f"reading {connection.describe()} failed: "
                                       f"{connection.scrub(str(exc))}; check the role's rights")
@@ -88,7 +92,7 @@ def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectS
 
 def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[Any],
           connection: Connection, store: ObjectStore, keyring: Keyring, recipients: list[str],
-          progress: pipeline.Progress | None) -> Manifest:
+          progress: pipeline.Progress | None, deadline: float | None = None) -> Manifest:
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
     # The snapshot must outlive the dump, however long it takes.
@@ -119,7 +123,7 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
             stored = pipeline.dump_to(
                 writer, args=_dump_args(base.scope, coverage, filters, snapshot_id, connection),
                 env=env, keyring=keyring, recipients=recipients, progress=progress,
-                tap=toc.feed,
+                tap=toc.feed, deadline=deadline,
                 describe=lambda why: f"pg_dump of {connection.describe()} failed "
                                      f"({connection.scrub(why)}); nothing was stored")
             counter.join()
@@ -134,8 +138,8 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
             conn.cancel()
             counter.join()
         writer.abort()
-        if failures and isinstance(exc, DumpError):  # a failed count ends pg_dump's snapshot
-            raise failures[0] from None
+        if failures and isinstance(exc, DumpError) and not _past(deadline):
+            raise failures[0] from None  # a failed count ends pg_dump's snapshot
         raise
     return dataclasses.replace(
         base, status=DONE, finished_at=datetime.now(UTC), size=stored.size,
@@ -148,6 +152,10 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
               "compression": pipeline.COMPRESSION, "plain_size": stored.plain_size,
               "entries": len(toc.toc.entries)},
         sequences=toc.toc.sequence_values(), health=health, **recorded)
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
 
 
 def run_checks(conn: psycopg.Connection[Any], checks: Mapping[str, str]) -> dict[str, Any]:

@@ -1,11 +1,13 @@
 """Is a finished backup believable? Its object matches the manifest, it is not empty, and it
-is not much smaller than the previous good backup of the same database and scope."""
+is not much smaller than the previous good backup of the same database and scope (found in the
+database's index when it has one: one read, whatever the number of backups)."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
+from backstop import index
 from backstop.catalog import list_manifests
 from backstop.errors import IntegrityError
 from backstop.manifest import DONE, Manifest
@@ -50,7 +52,22 @@ def assess_backup(store: ObjectStore, manifest_key: str, *,
         raise IntegrityError(f"backup {manifest.id}: object {manifest.key} does not match its "
                              f"manifest ({body.size} bytes, expected {manifest.size}); "
                              "it is damaged")
-    previous = next((m for m in list_manifests(store, database=manifest.database)
+    return Assessment(manifest, _previous(store, manifest), collapsed_fraction)
+
+
+def _previous(store: ObjectStore, manifest: Manifest) -> Manifest | None:
+    doc = index.read(store, manifest.database)
+    if doc is None:
+        return next((m for m in list_manifests(store, database=manifest.database)
                      if m.status == DONE and m.scope == manifest.scope and m.id != manifest.id
                      and m.started_at <= manifest.started_at), None)
-    return Assessment(manifest, previous, collapsed_fraction)
+    scope = index.backup_entry(manifest)["scope"]
+    entry = next((b for b in doc["backups"]
+                  if b.get("status") == DONE and b.get("id") not in (None, manifest.id)
+                  and index.same_scope(b["scope"], scope)
+                  and b["started_at"] <= manifest.started_at.isoformat()),
+                 None)
+    if entry is None:
+        return None
+    key = str(entry["manifest_key"])
+    return Manifest.from_json(store.get(key), key=key)

@@ -13,6 +13,8 @@ import fcntl
 import hashlib
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO, cast
 
@@ -38,16 +40,23 @@ class Stored:
 
 def dump_to(writer: ObjectWriter, *, args: Sequence[str], env: dict[str, str],
             keyring: Keyring, recipients: Sequence[str], describe: Callable[[str], str],
-            progress: Progress | None = None, tap: Tap | None = None) -> Stored:
+            progress: Progress | None = None, tap: Tap | None = None,
+            deadline: float | None = None) -> Stored:
     """Run pg_dump with `args`, compress and encrypt its output into `writer`.
 
     `tap` sees every plain chunk pg_dump writes, in order (the caller reads the archive's
     table of contents from it). `describe` turns pg_dump's stderr into the error message
-    (it scrubs secrets). pg_dump never outlives this call."""
+    (it scrubs secrets). pg_dump never outlives this call, nor `deadline` (a
+    `time.monotonic()` value: the runner's time limit less a margin)."""
     hasher, size = hashlib.sha256(), 0
     with tempfile.TemporaryFile() as stderr:
         dump = subprocess.Popen(list(args), stdout=subprocess.PIPE, stderr=stderr, env=env)
         _widen_pipe(dump.stdout)
+        timer = None if deadline is None else threading.Timer(
+            max(0.0, deadline - time.monotonic()), dump.kill)
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
 
         def sink(chunk: bytes) -> None:
             nonlocal size
@@ -69,9 +78,14 @@ def dump_to(writer: ObjectWriter, *, args: Sequence[str], env: dict[str, str],
             keyring.encrypt(compressed, recipients, sink)
             dump.wait()
         finally:
+            if timer is not None:
+                timer.cancel()
             if dump.poll() is None:
                 dump.kill()
                 dump.wait()
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DumpError(describe(f"stopped at its runner's time limit after {plain.count} "
+                                     "bytes of dump"))
         if dump.returncode != 0:
             stderr.seek(0)
             raise DumpError(describe(f"exit {dump.returncode}: {tail(stderr.read())}"))

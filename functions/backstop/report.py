@@ -17,14 +17,15 @@ import json
 import secrets
 import urllib.parse
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backstop import pitr, report_aws, report_checks, report_html
 from backstop.catalog import list_manifests
 from backstop.errors import ConfigError
+from backstop.manifest import MANIFEST_SUFFIX, RETENTION_CLASSES, Manifest
 from backstop.report_model import DUE, PASS, Entry, Item, Period, Report, Settings
-from backstop.store import ObjectStore
+from backstop.store import ObjectStore, S3Store
 
 REPORTS_PREFIX = "reports/"
 ACKNOWLEDGEMENTS_PREFIX = "acknowledgements/"
@@ -49,11 +50,12 @@ class Sources:
 def build(store: ObjectStore, settings: Settings, period: Period, *, now: datetime,
           sources: Sources) -> Report:
     names = [d.name for d in settings.databases] or None
-    backups = entries(store, names)
+    backups = entries(store, names, period)
     pitr_found = pitr.statuses(settings, rds=sources.rds, secrets=sources.secrets, now=now,
                                api=sources.supabase_api)
     items = [
-        report_checks.automated_backups(backups, settings, period),
+        report_checks.automated_backups(backups, settings, period,
+                                        report_aws.horizons(store, settings, now)),
         report_checks.manual_backup(backups, period),
         report_checks.backup_sizes(backups, settings, period),
         report_checks.restore_tests(backups, settings, period),
@@ -99,15 +101,25 @@ def notice(store: ObjectStore, report: Report, keys: tuple[str, str], *, region:
 
 
 # --------------------------------------------------------------------------- reading
-def entries(store: ObjectStore, databases: Iterable[str] | None) -> dict[str, list[Entry]]:
-    """database -> its backups, oldest first (every database in the store when None)."""
+def entries(store: ObjectStore, databases: Iterable[str] | None, period: Period
+            ) -> dict[str, list[Entry]]:
+    """database -> its backups of the period and of the month before it (the trend, the last
+    recovery point before the period), oldest first. With no databases named: every backup
+    of every database in the store."""
     if databases is None:
         found: dict[str, list[Entry]] = {}
         for manifest in list_manifests(store):
             found.setdefault(manifest.database, []).append(Entry.of(manifest))
         return {db: sorted(es, key=_order) for db, es in sorted(found.items())}
-    return {db: sorted((Entry.of(m) for m in list_manifests(store, database=db)), key=_order)
-            for db in databases}
+    months = (period.start - timedelta(days=1), period.start)
+    result = {}
+    for database in databases:
+        prefixes = [f"{c}/{database}/{m:%Y/%m}/" for c in RETENTION_CLASSES for m in months]
+        manifests = (report_aws.manifests_in(store, prefixes) if isinstance(store, S3Store)
+                     else [Manifest.from_json(store.get(key), key=key) for prefix in prefixes
+                           for key in store.keys(prefix) if key.endswith(MANIFEST_SUFFIX)])
+        result[database] = sorted((Entry.of(m) for m in manifests), key=_order)
+    return result
 
 
 def _order(entry: Entry) -> tuple[datetime, str]:

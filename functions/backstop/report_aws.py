@@ -11,11 +11,13 @@ hand edit in the console shows up), and the alarms' history.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from backstop.errors import StoreError
+from backstop.manifest import MANIFEST_SUFFIX, RETENTION_CLASSES, Manifest
 from backstop.report_model import FAIL, PASS, Entry, Item, Period, Settings
 from backstop.store import LocalStore, ObjectStore, S3Store
 
@@ -24,6 +26,45 @@ REPLICATION_GRACE = timedelta(hours=1)  # a replica may lag its source this long
 MAX_LINES = 20
 TITLES = {"off-platform-copies": "Confirm off-platform backups are uploading",
           "retention": "Check backup retention is configured correctly"}
+
+
+def manifests_in(store: S3Store, prefixes: Iterable[str]) -> list[Manifest]:
+    """The manifests under the prefixes, those retention expired included while the bucket
+    keeps their old version (versioning): a report on the 1st needs the whole month, and
+    daily backups expire after a week. Per key, the newest version that is not a delete
+    marker (S3 lists a key's versions newest first)."""
+    s3, newest = store.client, dict[str, str]()
+    for prefix in prefixes:
+        try:
+            for page in s3.get_paginator("list_object_versions").paginate(
+                    Bucket=store.bucket, Prefix=_full(store, prefix)):
+                for version in page.get("Versions", []):
+                    if version["Key"].endswith(MANIFEST_SUFFIX):
+                        newest.setdefault(version["Key"], version["VersionId"])
+        except Exception as exc:
+            raise _store_error(f"cannot list the versions under s3://{store.bucket}/"
+                               f"{_full(store, prefix)}", exc) from None
+    found = []
+    for key, version_id in newest.items():
+        try:
+            body = s3.get_object(Bucket=store.bucket, Key=key, VersionId=version_id)["Body"]
+            raw = body.read()
+        except Exception as exc:
+            raise _store_error(f"cannot read s3://{store.bucket}/{key}", exc) from None
+        found.append(Manifest.from_json(raw, key=key))
+    return found
+
+
+def horizons(store: ObjectStore, settings: Settings, now: datetime
+             ) -> dict[str, datetime | None]:
+    """retention class -> the oldest start whose manifest is surely still readable: retention
+    expires it, versioning keeps the old version ``noncurrent_versions`` days more. None: no
+    limit (a local directory, or a class kept until deleted)."""
+    extra = settings.retention_days.get("noncurrent_versions") or 0
+    return {retention_class: None if days is None or not isinstance(store, S3Store)
+            else now - timedelta(days=days + extra)
+            for retention_class in RETENTION_CLASSES
+            for days in [settings.retention(retention_class)]}
 
 
 def kept(backups: Backups, settings: Settings, period: Period, now: datetime) -> list[Entry]:
@@ -101,8 +142,9 @@ def _bucket_settings(store: S3Store, settings: Settings) -> tuple[list[str], lis
     s3, problems, evidence = store.client, [], []
     if settings.replication_bucket:
         destination = f"arn:aws:s3:::{settings.replication_bucket}"
-        rules = _call(s3.get_bucket_replication, "ReplicationConfigurationNotFoundError",
-                      Bucket=store.bucket).get("ReplicationConfiguration", {}).get("Rules", [])
+        rules = _configuration(store, "ReplicationConfigurationNotFoundError", lambda: (
+            s3.get_bucket_replication(Bucket=store.bucket))).get(
+            "ReplicationConfiguration", {}).get("Rules", [])
         matching = [r for r in rules if r.get("Status") == "Enabled"
                     and r.get("Destination", {}).get("Bucket") == destination
                     and _covers(_rule_prefix(r), store.prefix)]
@@ -115,8 +157,9 @@ def _bucket_settings(store: S3Store, settings: Settings) -> tuple[list[str], lis
                             f"{', '.join(_describe_rule(r) for r in rules) or 'none'})")
     if settings.object_lock:
         mode, days = settings.object_lock.get("mode"), settings.object_lock.get("days")
-        lock = _call(s3.get_object_lock_configuration, "ObjectLockConfigurationNotFoundError",
-                     Bucket=store.bucket).get("ObjectLockConfiguration", {})
+        lock = _configuration(store, "ObjectLockConfigurationNotFoundError", lambda: (
+            s3.get_object_lock_configuration(Bucket=store.bucket))).get(
+            "ObjectLockConfiguration", {})
         default = lock.get("Rule", {}).get("DefaultRetention", {})
         actual = (lock.get("ObjectLockEnabled"), default.get("Mode"), default.get("Days"))
         if actual != ("Enabled", mode, days):
@@ -168,17 +211,17 @@ def retention(store: ObjectStore, settings: Settings) -> Item:
     if not isinstance(store, S3Store):
         return Item("retention", title, FAIL, f"store {store.location} cannot be inspected")
     s3, prefix = store.client, store.prefix
-    rules = _call(s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration",
-                  Bucket=store.bucket).get("Rules", [])
-    versioning = _call(s3.get_bucket_versioning, "", Bucket=store.bucket).get("Status")
+    rules = _configuration(store, "NoSuchLifecycleConfiguration", lambda: (
+        s3.get_bucket_lifecycle_configuration(Bucket=store.bucket))).get("Rules", [])
+    versioning = _configuration(store, "", lambda: s3.get_bucket_versioning(
+        Bucket=store.bucket)).get("Status")
     problems, evidence = [], [f"lifecycle of s3://{store.bucket}: "
                                  f"{'; '.join(_describe_rule(r) for r in rules) or 'no rules'}"]
     if versioning != "Enabled":
         problems.append(f"VERSIONING is {versioning or 'off'}: an overwrite or delete loses "
                         "the backup")
     base = f"{prefix}/" if prefix else ""
-    expected = {f"{base}{c}/": settings.retention(c) for c in
-                ("daily", "weekly", "monthly", "pre-migration", "pre-restore", "manual")}
+    expected = {f"{base}{c}/": settings.retention(c) for c in RETENTION_CLASSES}
     enabled = [r for r in rules if r.get("Status") == "Enabled" and not _tagged(r)]
     for class_prefix, days in expected.items():
         applying = [r for r in enabled if _covers(_rule_prefix(r), class_prefix)
@@ -251,21 +294,19 @@ def _head(store: S3Store, bucket: str, key: str) -> dict[str, Any] | None:
     return found
 
 
-def _call(method: Any, absent: str, **kwargs: Any) -> dict[str, Any]:
+def _configuration(store: S3Store, absent: str, read: Callable[[], Any]) -> dict[str, Any]:
     """A bucket configuration read; the error code that means 'none configured' gives {}."""
     try:
-        result: dict[str, Any] = method(**kwargs)
+        result: dict[str, Any] = read()
     except Exception as exc:
         if absent and _code(exc) == absent:
             return {}
-        raise _store_error(f"cannot read the configuration of s3://{kwargs.get('Bucket')}",
+        raise _store_error(f"cannot read the configuration of s3://{store.bucket}",
                            exc) from None
     return result
 
 
 def _store_error(what: str, exc: BaseException) -> Exception:
-    from backstop.errors import StoreError
-
     return StoreError(f"{what}: {_code(exc)}; check that the role may read the bucket's "
                       "configuration")
 

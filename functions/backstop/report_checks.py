@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
+from backstop import index
 from backstop.report_model import FAIL, PASS, Chart, Entry, Item, Period, Settings
 
 Backups = Mapping[str, Sequence[Entry]]
@@ -34,9 +35,12 @@ def scheduled_on(retention_class: str, day: date) -> bool:
         retention_class]
 
 
-def automated_backups(backups: Backups, settings: Settings, period: Period) -> Item:
+def automated_backups(backups: Backups, settings: Settings, period: Period,
+                      horizons: Mapping[str, datetime | None]) -> Item:
+    """Every scheduled day holds a DONE backup of its class; a day whose manifests may be
+    gone (past retention and the old versions kept) cannot be evidenced, which fails too."""
     evidence: list[str] = []
-    missing_total = ran = 0
+    missing_total = unseen_total = ran = 0
     for database, classes in schedules(settings, backups).items():
         entries = backups.get(database, [])
         since = entries[0].started_at.date() if entries else None
@@ -46,13 +50,19 @@ def automated_backups(backups: Backups, settings: Settings, period: Period) -> I
             due = [d for d in period.days() if scheduled_on(retention_class, d)
                    and (since is None or d >= since)]
             done = {e.started_at.date() for e in entries
-                    if e.retention == retention_class and e.done}
-            missing = [d for d in due if d not in done]
-            ran += len(due) - len(missing)
+                    if e.retention == retention_class and e.done}.intersection(due)
+            horizon = horizons.get(retention_class)
+            unseen = [d for d in due if d not in done and horizon is not None
+                      and datetime.combine(d, time(), UTC) < horizon]
+            missing = [d for d in due if d not in done and d not in unseen]
+            ran += len(done)
             missing_total += len(missing)
-            line = f"{database} {retention_class}: {len(due) - len(missing)} of {len(due)} days"
+            unseen_total += len(unseen)
+            line = f"{database} {retention_class}: {len(done)} of {len(due)} days"
             if missing:
                 line += f"; MISSING {days_text(missing)}"
+            if unseen:
+                line += f"; NOT EVIDENCED {days_text(unseen)}"
             evidence.append(line)
             for failed in [e for e in entries if e.retention == retention_class
                            and not e.done and e.started_at.date() in missing][:MAX_LINES]:
@@ -61,11 +71,16 @@ def automated_backups(backups: Backups, settings: Settings, period: Period) -> I
     if not evidence:
         return Item("automated-backups", TITLES["automated-backups"], FAIL,
                     "no database is configured and the store holds no backup")
-    status = FAIL if missing_total else PASS
-    summary = (f"{missing_total} scheduled day(s) without a backup" if missing_total
-               else f"every scheduled backup ran ({ran} in the period)")
-    return Item("automated-backups", TITLES["automated-backups"], status, summary,
-                tuple(evidence))
+    if unseen_total:
+        evidence.append("NOT EVIDENCED: those manifests are past retention and past the old "
+                        "versions the bucket keeps; keep old versions longer "
+                        "(retention_days.noncurrent_versions), or report sooner after the month")
+    parts = [f"{missing_total} scheduled day(s) without a backup" if missing_total else "",
+             f"{unseen_total} day(s) that can no longer be evidenced" if unseen_total else ""]
+    summary = ("; ".join(p for p in parts if p)
+               or f"every scheduled backup ran ({ran} in the period)")
+    return Item("automated-backups", TITLES["automated-backups"],
+                FAIL if missing_total or unseen_total else PASS, summary, tuple(evidence))
 
 
 def manual_backup(backups: Backups, period: Period) -> Item:
@@ -184,16 +199,18 @@ def restore_tests(backups: Backups, settings: Settings, period: Period) -> Item:
 
 
 def recovery_point(backups: Backups, settings: Settings, period: Period) -> Item:
-    """The worst gap between recovery points (DONE full backups that no restore test proved
-    wrong), by snapshot time, over the period, against the RPO; and the same between
-    restore-tested ones, as evidence."""
+    """The worst gap between recovery points (DONE full backups, as the RPO alarm counts them,
+    that no restore test proved wrong), by snapshot time, over the period, against the RPO;
+    and the same between restore-tested ones, as evidence."""
     rpo = timedelta(hours=settings.rpo_hours)
     evidence: list[str] = []
     charts: list[Chart] = []
     breached = 0
+    declared = {d.name: d.scope for d in settings.databases}
     for database in schedules(settings, backups):
         entries = backups.get(database, [])
-        points = [e for e in entries if e.done and e.is_full and e.verified is not False]
+        points = [e for e in entries if e.done and e.verified is not False
+                  and index.is_full(e.scope.to_dict(), declared.get(database))]
         worst, gaps = worst_gap(points, entries, period)
         proven, _ = worst_gap([e for e in points if e.verified], entries, period)
         if worst is None:

@@ -28,6 +28,7 @@ class DatabaseSettings:
     schedules: tuple[str, ...] = SCHEDULED_CLASSES
     # {"rds_instance": id, "retention_days": n} or {"supabase_project": ref, "token_secret": s}
     pitr: Mapping[str, Any] | None = None
+    scope: Mapping[str, Any] | None = None  # the scope its configuration declares
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +73,10 @@ class Settings:
                 raise ConfigError(f"settings: databases[{i}].schedules {list(schedules)} must "
                                   f"be a subset of {list(SCHEDULED_CLASSES)}")
             source = pitr.get(name)
-            databases.append(DatabaseSettings(name, schedules, _pitr_source(name, source)))
+            scope = item.get("scope")
+            databases.append(DatabaseSettings(
+                name, schedules, _pitr_source(name, source),
+                None if scope is None else dict(_mapping(scope, f"databases[{i}].scope"))))
         unknown = sorted(set(pitr) - {d.name for d in databases})
         if unknown:
             raise ConfigError(f"settings: report.pitr names {unknown[0]!r}, which is not in "
@@ -93,7 +97,8 @@ class Settings:
             declared=True)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"databases": [{"name": d.name, "schedules": list(d.schedules)}
+        return {"databases": [{"name": d.name, "schedules": list(d.schedules),
+                               **({"scope": dict(d.scope)} if d.scope else {})}
                               for d in self.databases],
                 "rpo_hours": self.rpo_hours, "rto_minutes": self.rto_minutes,
                 "collapsed_fraction": self.collapsed_fraction,
@@ -209,10 +214,6 @@ class Entry:
     @property
     def verified(self) -> bool | None:
         return None if not self.verification else bool(self.verification.get("ok"))
-
-    @property
-    def is_full(self) -> bool:
-        return self.scope.is_full
 
     def describe(self) -> str:
         return f"{self.id} ({self.database}, {self.retention}, {self.started_at:%Y-%m-%d %H:%M})"

@@ -150,21 +150,6 @@ def check_object(store: ObjectStore, manifest: Manifest, private_key: str) -> No
         _decrypt(store, manifest, private_key, sink)
 
 
-LAMBDA_TMP_BYTES = 10 * 1024**3
-LAMBDA_RESTORE_SECONDS = 12 * 60  # of Lambda's 15 minutes; the rest is checks and margin
-
-
-def runner_for(manifest: Manifest, *, restore_mb_s: float,
-               tmp_bytes: int = LAMBDA_TMP_BYTES,
-               seconds: float = LAMBDA_RESTORE_SECONDS) -> str:
-    """'lambda' when the staged dump fits in Lambda's /tmp and the restore fits in its time
-    limit at the measured throughput, else 'container' (the same code on ECS Fargate)."""
-    plain = int(manifest.dump.get("plain_size", 0))
-    fits_disk = plain * STAGING_HEADROOM <= tmp_bytes
-    fits_time = plain / (restore_mb_s * 1e6) <= seconds
-    return "lambda" if fits_disk and fits_time else "container"
-
-
 class _Tee:
     """A file-like sink that also shows every chunk to a tap."""
 

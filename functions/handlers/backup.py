@@ -1,33 +1,74 @@
-"""Workflow step 2: dump, encrypt and upload one database (``backstop.backup.run_backup``)."""
+"""Workflow step 2: dump, encrypt and upload one database (``backstop.backup.run_backup``),
+in the function or, for a database whose history says it will not fit, the same code in the
+Fargate task (``handlers.task``).
+
+Either runner stops the dump a margin before its own limit (``deadline``), so the upload is
+aborted and a FAILED manifest records why, instead of the runner being killed mid-upload. Every
+outcome goes into the database's index with the runner it ran on: the next runner choice and
+the RPO check read it there.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from backstop import index
 from backstop.backup import run_backup
 from backstop.connection import Connection
+from backstop.errors import BackstopError
+from backstop.runners import CONTAINER, LAMBDA
 from handlers import _runtime
-from handlers._events import parse_request
+from handlers._events import parse_request, request_to_dict
 from handlers.summary import summarize
 
 logger = Logger()
 tracer = Tracer()
 
+# Aborting the upload and writing the FAILED manifest and the index take seconds; a minute
+# leaves room for a slow S3 call.
+DEADLINE_MARGIN_SECONDS = 60
+
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    remaining = context.get_remaining_time_in_millis() / 1000
+    return run(event, runner=LAMBDA,
+               deadline=time.monotonic() + remaining - DEADLINE_MARGIN_SECONDS)
+
+
+def run_task(event: dict[str, Any]) -> dict[str, Any]:
+    """The Fargate task's entry (``handlers.task``): its limit comes from the stack."""
+    seconds = _runtime.number("BACKUP_TASK_SECONDS")
+    return run(event["request"], runner=CONTAINER,
+               deadline=time.monotonic() + seconds - DEADLINE_MARGIN_SECONDS)
+
+
+def run(event: dict[str, Any], *, runner: str, deadline: float) -> dict[str, Any]:
     request = parse_request(event)
     request = dataclasses.replace(
         request, checks=_runtime.database_checks().get(request.database, {}))
     connection = Connection.from_secret(_runtime.secret_for(request.database),
                                         client=_runtime.client("secretsmanager"))
-    manifest = run_backup(request, connection=connection, store=_runtime.store(),
-                          recipient_keys=_runtime.recipient_keys())
+    store = _runtime.store()
+    started = datetime.now(UTC)
+    try:
+        manifest = run_backup(request, connection=connection, store=store,
+                              recipient_keys=_runtime.recipient_keys(), deadline=deadline)
+    except BackstopError as exc:
+        index.record_failure(store, index.failure_entry(
+            database=request.database, retention=request.retention,
+            scope=request_to_dict(request)["scope"], started_at=started, runner=runner,
+            error=str(exc), stopped_at_deadline=time.monotonic() >= deadline),
+            database=request.database)
+        raise
+    index.record_backup(store, manifest, runner=runner)
     logger.info("backup stored", extra={"backup_id": manifest.id, "key": manifest.key,
-                                        "size": manifest.size})
+                                        "size": manifest.size, "runner": runner})
     return summarize(manifest)

@@ -32,6 +32,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="BackupSizeBytes", unit=MetricUnit.Bytes, value=manifest.size)
     metrics.add_metric(name="BackupDurationSeconds", unit=MetricUnit.Seconds,
                        value=manifest.duration_seconds)
+    limit = float((event.get("runner") or {}).get("limit_seconds") or 0)
+    if limit > 0:  # the alarm fires above 70%: before a growing database hits the limit
+        metrics.add_metric(name="BackupRunnerUsagePercent", unit=MetricUnit.Percent,
+                           value=round(100 * manifest.duration_seconds / limit, 4))
     result = assessment.to_dict()
     if assessment.collapsed:
         logger.warning("backup collapsed", extra=result)

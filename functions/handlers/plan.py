@@ -16,10 +16,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from backstop import scratch
+from backstop import index, scratch
 from backstop.connection import Connection
 from backstop.errors import ConfigError
-from backstop.restore import check_object, choose, data_loss_window, runner_for
+from backstop.restore import check_object, choose, data_loss_window
+from backstop.runners import LAMBDA, restore_runner
 from handlers import _runtime
 from handlers._restore_events import (
     DATABASE,
@@ -59,23 +60,37 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         target.update(_existing_target(parsed.target_secret, parsed.request.confirm))
 
     store = _runtime.store()
-    manifest = choose(store, parsed.backup_id, database=parsed.database, before=parsed.before)
+    backup_id = parsed.backup_id
+    history = index.read(store, parsed.database) if parsed.database else None
+    if workflow == "verify" and backup_id == "latest" and history is not None:
+        # the backup the RPO counts on: the newest good full one, not any newer partial one
+        backup_id = index.ages(history, now=datetime.now(UTC)).newest_full or backup_id
+    manifest = choose(store, backup_id, database=parsed.database, before=parsed.before)
     if parsed.database is not None and manifest.database != parsed.database:
         raise ConfigError(f"backup {manifest.id} is of {manifest.database}, not "
                           f"{parsed.database}; give the matching database")
-    measured = (manifest.verification or {}).get("throughput_mb_s")
-    throughput = float(measured or _runtime.number("RESTORE_MB_S"))
-    runner = runner_for(manifest, restore_mb_s=throughput,
-                        tmp_bytes=int(_runtime.number("RESTORE_TMP_BYTES")),
-                        seconds=_runtime.number("RESTORE_SECONDS"))
+    history = index.read(store, manifest.database) or index.empty(manifest.database)
+    # An occupied target first gets a pre-restore backup in the same runner: size it by the
+    # target's database (its own backups when it is a configured one, else the backup's).
+    target_bytes = 0
+    if parsed.target == DATABASE:
+        target_bytes = max((int(b.get("plain_size") or 0) for b in history["backups"]
+                            if b.get("status") == "DONE"), default=0)
+    choice = restore_runner(
+        int(manifest.dump.get("plain_size") or 0), restores=history["restores"],
+        default_bytes_per_second=_runtime.number("RESTORE_MB_S") * 1e6,
+        tmp_bytes=int(_runtime.number("RESTORE_TMP_BYTES")),
+        function_seconds=_runtime.number("RESTORE_SECONDS"), target_bytes=target_bytes,
+        backups=history["backups"])
+    runner = choice.runner
     plan: dict[str, Any] = {
         "workflow": workflow, "database": manifest.database, "backup": summarize(manifest),
-        "runner": runner, "throughput_mb_s": throughput, "target": target,
+        "runner": runner, "runner_reason": choice.reason, "target": target,
         "request": {"mode": parsed.request.mode, "tables": list(parsed.request.tables),
                     "confirm": parsed.request.confirm},
         "data_loss": None}
     if parsed.target == SCRATCH:
-        if runner == "lambda":  # before paying for an instance
+        if runner == LAMBDA:  # before paying for an instance
             check_object(store, manifest, _runtime.private_key())
         keep = workflow_hours + (parsed.keep_hours or 0)  # verification: none
         now = datetime.now(UTC)

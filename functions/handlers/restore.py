@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from backstop import index
 from backstop.connection import Connection
 from backstop.restore import RestoreRequest, choose, restore, verify_backup
 from backstop.verify import Report
@@ -49,6 +50,10 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
         if plan["workflow"] == "verify":
             report = verify_backup(store, manifest, server=server,
                                    private_key=_runtime.private_key())
+            # every phase counts: the next runner choice divides by the whole time
+            index.record_verification(
+                store, manifest, seconds=report.restore_seconds + report.verify_seconds,
+                ok=report.ok, runner=plan["runner"], at=report.verified_at)
         else:
             target = server.with_dbname(plan["scratch"]["db_name"])
             report = restore(store, manifest, target=target, request=request,

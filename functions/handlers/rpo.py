@@ -1,17 +1,21 @@
-"""Every 15 minutes: publish the age of the newest good backup of each database (EMF).
+"""Every 15 minutes: publish each database's recovery point age and verified age (EMF).
 
-One metric per database, each flushed as it is measured (``single_metric``), so a store error
-on one database does not lose the others' data points.
+Both come from the database's index (one read per database, whatever the number of backups):
+``RecoveryPointAgeHours`` is the time since the snapshot of the newest good *full* backup
+(``backstop.index.is_full``: the whole database, or the scope its configuration declares);
+``VerificationAgeHours`` the time since the snapshot of the newest full backup a restore test
+proved. A database with no such backup yet counts from when it was first watched, so a new
+database has one RPO to get its first backup.
 
-``RecoveryPointAgeHours`` is published when a DONE backup exists; ``RpoBreached`` is 1 when
-the age exceeds the RPO or no DONE backup exists at all (FAILED manifests do not count).
-``VerificationAgeHours`` is the time since the newest successful restore test recorded in a
-manifest; none at all is missing data, which the "no successful restore test" alarm treats as
-breaching, as the RPO alarm does.
+``RpoCheckHealthy`` (no dimension) is 1 when every database was assessed. Its alarm is the one
+notification for "the check stopped or cannot read a database"; the per-database alarms treat
+missing data as not breaching, so a broken check never sends one message per database.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,8 +23,8 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from backstop.catalog import list_manifests
-from backstop.manifest import DONE
+from backstop import index
+from backstop.errors import BackstopError
 from handlers import _runtime
 
 logger = Logger()
@@ -30,34 +34,35 @@ tracer = Tracer()
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return check(datetime.now(UTC))
+
+
+def check(now: datetime) -> dict[str, Any]:
     rpo_hours = _runtime.number("RPO_HOURS")
-    now = datetime.now(UTC)
+    scopes: dict[str, Any] = json.loads(os.environ.get("DATABASE_SCOPES") or "{}")
     report: dict[str, Any] = {}
+    failed: list[str] = []
     for database in _runtime.databases():
-        manifests = list_manifests(_runtime.store(), database=database)
-        newest = next((m for m in manifests if m.status == DONE), None)
-        age = None if newest is None else (now - newest.finished_at).total_seconds() / 3600
-        verified = [datetime.fromisoformat(m.verification["verified_at"]) for m in manifests
-                    if m.status == DONE and m.verification and m.verification.get("ok")]
-        verified_age = (now - max(verified)).total_seconds() / 3600 if verified else None
-        breached = age is None or age > rpo_hours
-        if age is not None:
-            with single_metric(name="RecoveryPointAgeHours", unit=MetricUnit.NoUnit,
-                               value=round(age, 3)) as metric:
+        try:
+            doc = index.ensure(_runtime.store(), database, now=now)
+        except BackstopError as exc:
+            logger.error("cannot assess database", extra={"database": database,
+                                                          "error": str(exc)})
+            failed.append(database)
+            continue
+        ages = index.ages(doc, now=now, declared=scopes.get(database))
+        for name, value in (("RecoveryPointAgeHours", ages.recovery_hours),
+                            ("VerificationAgeHours", ages.verified_hours)):
+            with single_metric(name=name, unit=MetricUnit.NoUnit, value=value) as metric:
                 metric.add_dimension(name="Database", value=database)
-        if verified_age is not None:
-            with single_metric(name="VerificationAgeHours", unit=MetricUnit.NoUnit,
-                               value=round(verified_age, 3)) as metric:
-                metric.add_dimension(name="Database", value=database)
-        with single_metric(name="RpoBreached", unit=MetricUnit.Count,
-                           value=int(breached)) as metric:
-            metric.add_dimension(name="Database", value=database)
-        report[database] = {"age_hours": None if age is None else round(age, 3),
-                            "breached": breached,
-                            "backup_id": newest.id if newest else None,
-                            "verified_age_hours": None if verified_age is None
-                            else round(verified_age, 3)}
+        breached = ages.recovery_hours > rpo_hours
+        report[database] = {"age_hours": ages.recovery_hours, "breached": breached,
+                            "backup_id": ages.newest_full,
+                            "verified_age_hours": ages.verified_hours,
+                            "verified_backup_id": ages.newest_verified}
         if breached:
             logger.warning("recovery point objective breached",
-                           extra={"database": database, "age_hours": age})
-    return {"rpo_hours": rpo_hours, "databases": report}
+                           extra={"database": database, "age_hours": ages.recovery_hours})
+    with single_metric(name="RpoCheckHealthy", unit=MetricUnit.Count, value=int(not failed)):
+        pass
+    return {"rpo_hours": rpo_hours, "databases": report, "unassessed": failed}

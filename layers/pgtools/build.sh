@@ -16,8 +16,10 @@ OUT="${OUT:-/asset-output}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-dnf install -y -q --allowerasing gcc make tar bzip2 findutils libzstd-devel lz4-devel openssl-devel \
-    zlib-devel gnupg2 >/dev/null
+# bison, flex and perl generate sources that PostgreSQL 17+ tarballs no longer ship prebuilt;
+# pkg-config finds zstd, lz4 and OpenSSL for configure.
+dnf install -y -q --allowerasing gcc make tar bzip2 findutils bison flex perl pkgconf-pkg-config \
+    libzstd-devel lz4-devel openssl-devel zlib-devel gnupg2 >/dev/null
 
 cd "$WORK"
 base="https://ftp.postgresql.org/pub/source/v${PG_VERSION}"
@@ -39,13 +41,15 @@ for tool in pg_dump pg_restore pg_dumpall psql; do
     cp "$WORK/stage/opt/bin/$tool" "$OUT/bin/"
 done
 cp -P "$WORK"/stage/opt/lib/libpq.so* "$OUT/lib/"
-# gpgconf stops the agent when the library's throwaway keyring is closed.
-cp "$(command -v gpg)" "$(command -v gpg-agent)" "$(command -v gpgconf)" "$OUT/bin/"
+# gpg with its agent (and gpgconf, which stops the agent when the library's throwaway keyring
+# is closed), told by gpgconf.ctl that they live in /opt/bin.
+bash "$(dirname "$0")/install-gpg.sh" "$OUT" /opt
 
 # Copy the shared libraries the tools need, except glibc and the libraries the runtime itself
 # ships and Python links against (shadowing those from /opt/lib could break the runtime).
 skip='^(linux-vdso|ld-linux|libc|libm|libdl|libpthread|librt|libresolv|libssl|libcrypto|libz)\.'
-for binary in "$OUT"/bin/*; do
+for binary in "$OUT"/bin/pg_* "$OUT"/bin/psql "$OUT"/bin/gpg*; do
+    [[ "$binary" == *.ctl ]] && continue
     ldd "$binary" | awk '/=> \//{print $3}'
 done | sort -u | while read -r lib; do
     name="$(basename "$lib")"
@@ -53,8 +57,11 @@ done | sort -u | while read -r lib; do
         cp -L "$lib" "$OUT/lib/$name"
     fi
 done
-strip --strip-unneeded "$OUT"/bin/* "$OUT"/lib/*.so* 2>/dev/null || true
+strip --strip-unneeded "$OUT"/bin/pg_* "$OUT"/bin/psql "$OUT"/bin/gpg "$OUT"/bin/gpg-agent \
+    "$OUT"/bin/gpgconf "$OUT"/lib/*.so* 2>/dev/null || true
 
 # Smoke test inside the build image: the copied tools run from the layer directories.
 LD_LIBRARY_PATH="$OUT/lib" "$OUT/bin/pg_dump" --version
 LD_LIBRARY_PATH="$OUT/lib" "$OUT/bin/gpg" --version | head -1
+# and gpg finds its agent in the layer once mounted (rootdir is /opt there)
+grep -qx 'rootdir=/opt' "$OUT/bin/gpgconf.ctl"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,24 @@ def template(config: BackstopConfig) -> dict[str, Any]:
     return synth(config)
 
 
+# A deployment whose report watches an RDS source's PITR and checks a replica bucket.
+REPLICA = "replica-bucket"
+PITR = {"quotepro": {"rds_instance": "quotepro-prod", "retention_days": 7}}
+
+
+@pytest.fixture(scope="session")
+def report_config(recipient_key: str) -> BackstopConfig:
+    return load_config(raw_config(
+        recipient_key, report={"schedule": "monthly", "pitr_rpo_minutes": 5, "pitr": PITR},
+        replication={"destination_bucket_arn": f"arn:aws:s3:::{REPLICA}",
+                     "destination_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/k"}))
+
+
+@pytest.fixture(scope="session")
+def report_template(report_config: BackstopConfig) -> dict[str, Any]:
+    return synth(report_config)
+
+
 @pytest.fixture(scope="session")
 def synth_with(recipient_key: str) -> Callable[..., dict[str, Any]]:
     """Synthesize a variant: ``synth_with(object_lock={...})``."""
@@ -81,6 +100,33 @@ def synth_with(recipient_key: str) -> Callable[..., dict[str, Any]]:
 
 def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def alarm_props(template: dict[str, Any], metric: str) -> dict[str, Any]:
+    """The properties of the one alarm on ``metric``."""
+    (found,) = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()
+                if a["Properties"].get("MetricName") == metric]
+    return found
+
+
+def function_props(template: dict[str, Any], handler: str) -> tuple[str, dict[str, Any]]:
+    """The logical id and properties of the one function running ``handler``."""
+    (found,) = [(lid, f["Properties"]) for lid, f in
+                resources(template, "AWS::Lambda::Function").items()
+                if f["Properties"]["Handler"] == handler]
+    return found
+
+
+def emf_values(printed: str, name: str) -> dict[str | None, float]:
+    """The EMF data points of one metric, by Database dimension (None: no dimension)."""
+    from tests.support.moto_sfn import emf_metrics
+
+    found: dict[str | None, float] = {}
+    for record in emf_metrics(printed):
+        if name in record:
+            (value,) = record[name]
+            found[record.get("Database")] = value
+    return found
 
 
 @pytest.fixture
@@ -97,9 +143,28 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         calls = moto_sfn.install_inprocess_lambda(monkeypatch)
         moto_sfn.install_inprocess_containers(monkeypatch, calls)
         moto_sfn.install_service_fidelity(monkeypatch)
+        made = moto_sfn.install_call_recorder(monkeypatch)
         calls.before_each.append(_runtime.reset)
         try:
             yield calls
         finally:
             moto_sfn.stop_all_and_join()
             _runtime.reset()
+        assert_granted(made)
+
+
+def role_for(principal: str) -> str:
+    """The role a recorded principal runs as in the stack."""
+    if principal.startswith("container:"):
+        return f"{principal.split(':', 1)[1]}RunnerTaskTaskRole"
+    return re.sub(r"[0-9A-F]{8}$", "", principal) + "Role"
+
+
+def assert_granted(made: list[tuple[str, str]]) -> None:
+    """Every call a handler really made is one its role is granted (tests/infra/iam_calls.py,
+    which test_iam_derived.py checks against the synthesized policies)."""
+    from tests.infra.iam_calls import ROLES
+
+    ungranted = sorted({(role_for(who), call) for who, call in made
+                        if not ROLES[role_for(who)].may_call(call)})
+    assert ungranted == [], f"calls made without a granted permission: {ungranted}"

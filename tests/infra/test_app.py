@@ -36,3 +36,37 @@ def test_app_reports_a_bad_config_in_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     (line,) = [ln for ln in result.stderr.splitlines() if ln.startswith("Backstop configuration")]
     assert line.startswith("Backstop configuration error: backstop:recipients: ")
+
+
+def test_what_the_cdk_app_imports_is_in_the_documented_install() -> None:
+    # docs/deploy.md installs requirements.txt only; every third-party module app.py and
+    # infra/ import must come from it, or `cdk synth` fails on a fresh machine.
+    import ast
+    import importlib.metadata
+    import re
+
+    sources = [ROOT / "app.py", *(ROOT / "infra").glob("*.py")]
+    modules = set()
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    pinned = {_name(re.split(r"[\[=]", line)[0])
+              for line in (ROOT / "requirements.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")}
+    installed = pinned | {_name(re.split(r"[\s\[<>=!~;(]", r)[0])
+                          for d in pinned for r in importlib.metadata.requires(d) or []
+                          if "extra ==" not in r}
+    distributions = importlib.metadata.packages_distributions()
+    missing = {m for m in modules - {"infra", "backstop"} if m in distributions
+               and not {_name(d) for d in distributions[m]} & installed}
+    assert "cdk_nag" in modules
+    assert not missing, f"imported by the CDK app but not in requirements.txt: {missing}"
+
+
+def _name(distribution: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", distribution.strip()).lower()

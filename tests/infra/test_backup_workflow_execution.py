@@ -56,12 +56,13 @@ def test_scheduled_backup_succeeds_and_leaves_a_done_backup(deployed: moto_sfn.D
 
     # Then it succeeds through every step, and a dump plus its manifest are in S3
     assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
-    assert execution.path == ["Validate", "AcquireLock", "Backup", "Check", "Collapsed?",
-                              "ReleaseLock", "Summarize", "Done"]
+    assert execution.path == ["Validate", "AcquireLock", "RunWhere?", "Backup", "Check",
+                              "Collapsed?", "ReleaseLock", "Summarize", "Done"]
     backup = execution.output["backup"]
     assert backup["status"] == "DONE" and backup["size"] > 0
     keys = _objects(deployed)
     assert [k for k in keys if k.endswith(".dump.zst.gpg")] == [f"backstop/{backup['key']}"]
+    assert "backstop/index/quotepro.json" in keys  # the RPO check reads this, not manifests
     assert f"backstop/{backup['manifest_key']}" in keys
     assert keys[0].startswith("backstop/daily/quotepro/")
     # the database's configured health checks were recorded in the dump's snapshot
@@ -227,3 +228,86 @@ def test_exhausted_service_retries_fail_with_the_service_cause(
     assert execution.cause  # the service's own text, passed through unparsed
     assert "PassFailure" in execution.path and "ReadFailure" not in execution.path
     assert moto_sfn.metric_sum(NAMESPACE, "BackupFailed", {"Database": DB}) == 1
+
+
+BACKUP_FN, VALIDATE_FN = "FunctionsBackupD4A858FE", "FunctionsValidateCFCD81C0"
+
+
+def _index(deployment: moto_sfn.Deployment) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(boto3.client("s3", region_name=moto_sfn.REGION).get_object(
+        Bucket=deployment.bucket, Key="backstop/index/quotepro.json")["Body"].read())
+    return doc
+
+
+def test_a_backup_at_its_deadline_records_failed_and_the_next_one_runs_on_fargate(
+        deployed: moto_sfn.Deployment, aws: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a backup function with no time left beyond its safety margin (a database that
+    # outgrew it): the dump is stopped, not killed with the function
+    from handlers.backup import DEADLINE_MARGIN_SECONDS
+
+    aws.remaining_ms[BACKUP_FN] = DEADLINE_MARGIN_SECONDS * 1000
+    first = moto_sfn.run(deployed.state_machine_arn, {"database": DB, "retention": "daily"})
+
+    assert first.status == "FAILED" and first.error == "DumpError"
+    assert "stopped at its runner's time limit" in first.cause
+    # the FAILED manifest says why; nothing half-written looks like a backup
+    keys = _objects(deployed)
+    assert not [k for k in keys if k.endswith(".dump.zst.gpg")]
+    (failed_key,) = [k for k in keys if k.endswith(".manifest.json")]
+    failed = json.loads(boto3.client("s3", region_name=moto_sfn.REGION).get_object(
+        Bucket=deployed.bucket, Key=failed_key)["Body"].read())
+    assert failed["status"] == "FAILED" and "time limit" in failed["error"]
+    entry = _index(deployed)["backups"][0]
+    assert entry["stopped_at_deadline"] is True and entry["runner"] == "lambda"
+
+    # When the schedule runs again, the history sends it to the Fargate task, same workflow
+    del aws.remaining_ms[BACKUP_FN]
+    capsys.readouterr()
+    second = moto_sfn.run(deployed.state_machine_arn, {"database": DB, "retention": "daily"})
+
+    assert second.status == "SUCCEEDED", (second.error, second.cause)
+    assert second.path[:7] == ["Validate", "AcquireLock", "RunWhere?", "BackupTaskInput",
+                               "BackupTask", "ReportedBackupTask?", "TaskManifest"]
+    assert "Backup" not in second.path
+    assert second.output["backup"]["status"] == "DONE"
+    (container,) = [env for name, env in aws.calls if name == "container:Backup"]
+    assert json.loads(container["BACKSTOP_TASK_INPUT"]) == {
+        "job": "backup", "request": {"database": DB, "retention": "daily",
+                                     "reason": "daily backup", "scope": {
+                                         "mode": "full", "tables": [], "exclude_tables": []}}}
+    started = [e for e in second.events if e["type"] == "TaskScheduled"
+               and "ecs" in e["taskScheduledEventDetails"]["resourceType"]]
+    parameters = json.loads(started[0]["taskScheduledEventDetails"]["parameters"])
+    assert parameters["LaunchType"] == "FARGATE"
+    assert "Backup" in parameters["TaskDefinition"]
+    assert [e["runner"] for e in _index(deployed)["backups"]] == ["container", "lambda"]
+    # the check measured it against the task's limit (hours), not the function's
+    (record,) = moto_sfn.emf_metrics(capsys.readouterr().out)
+    usage = record["BackupRunnerUsagePercent"]
+    assert 0 < (usage[0] if isinstance(usage, list) else usage) < 1
+    assert deployed.refs["_password"] not in json.dumps(second.events, default=str)
+
+
+def test_a_history_of_large_slow_backups_chooses_the_task_with_its_reason(
+        deployed: moto_sfn.Deployment, aws: Any) -> None:
+    # Given a database whose recent backups were 30 GB at 40 MB/s (750 s of a 900 s function)
+    from backstop import index
+    from backstop.store import open_store
+
+    store = open_store(f"s3://{deployed.bucket}/backstop",
+                       s3_client=boto3.client("s3", region_name=moto_sfn.REGION))
+    for day in (1, 2):
+        index.update(store, DB, lambda doc, day=day: doc["backups"].insert(0, {
+            "id": f"2026010{day}T020000Z-aaaaaa", "status": "DONE", "size": 10**10,
+            "plain_size": 30 * 10**9, "seconds": 750, "runner": "lambda", "scope": {},
+            "started_at": f"2026-01-0{day}T02:00:00+00:00"}))
+
+    execution = moto_sfn.run(deployed.state_machine_arn, {"database": DB})
+
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert "BackupTask" in execution.path
+    validated = next(json.loads(e["taskSucceededEventDetails"]["output"])
+                     for e in execution.events if e["type"] == "TaskSucceeded")
+    runner = validated["Payload"]["runner"]
+    assert runner["runner"] == "container" and runner["limit_seconds"] == 3 * 3600
+    assert "30.00 GB at 40.0 MB/s needs 750 s, over 600 s" in runner["reason"]

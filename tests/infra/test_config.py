@@ -18,7 +18,7 @@ def test_cdk_json_defaults_load(recipient_key: str) -> None:
     (db,) = config.databases
     assert (db.name, db.secret, db.schedules) == ("quotepro", "backstop/quotepro",
                                                   ("daily", "weekly", "monthly"))
-    assert (config.rpo_hours, config.rto_minutes, config.collapsed_fraction) == (24, 60, 0.5)
+    assert (config.rpo_hours, config.rto_minutes, config.collapsed_fraction) == (28, 60, 0.5)
     assert config.retention.days("daily") == 7 and config.retention.days("manual") is None
     assert config.retention.days("pre-migration") is None
     assert config.architecture == "arm64" and config.network is None
@@ -61,6 +61,16 @@ def test_missing_recipients_fail_with_the_key_and_the_fix() -> None:
     ({"network": {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-01234567"],
                   "availability_zones": [], "security_group_ids": ["sg-01234567"]}},
      "backstop:network.availability_zones:"),
+    ({"network": {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-01234567"],
+                  "availability_zones": ["eu-west-1a"], "security_group_ids": ["sg-01234567"]}},
+     "backstop:network.egress:"),
+    ({"network": {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-01234567"],
+                  "availability_zones": ["eu-west-1a"], "security_group_ids": ["sg-01234567"],
+                  "egress": "endpoints"}}, "backstop:network.route_table_ids:"),
+    ({"databases": [{"name": "a", "secret": "s", "runner": "ec2"}]},
+     "backstop:databases[0].runner:"),
+    ({"backup_container": {"cpu": 3}}, "backstop:backup_container.cpu:"),
+    ({"backup_concurrency": 0}, "backstop:backup_concurrency:"),
     ({"replication": {"destination_bucket_arn": "bucket"}},
      "backstop:replication.destination_bucket_arn:"),
     ({"postgres_version": "latest"}, "backstop:postgres_version:"),
@@ -87,11 +97,11 @@ def test_command_line_values_are_decoded(recipient_key: str) -> None:
 def test_a_config_file_overrides_context(tmp_path: Path, recipient_key: str) -> None:
     (tmp_path / "ops.asc").write_text(recipient_key)
     (tmp_path / "prod.json").write_text(json.dumps({
-        "backstop:rpo_hours": 6, "recipients": ["file:ops.asc"],
+        "backstop:rpo_hours": 30, "recipients": ["file:ops.asc"],
         "databases": [{"name": "billing", "secret": "prod/billing"}]}))
     context = {**cdk_json_context(), "backstop:config_file": "prod.json"}
     config = load_config(raw_from_context(context.get, base_dir=tmp_path), base_dir=tmp_path)
-    assert config.rpo_hours == 6
+    assert config.rpo_hours == 30
     assert [db.name for db in config.databases] == ["billing"]
     assert config.recipients == (recipient_key.strip() + "\n",)
 
@@ -134,7 +144,8 @@ def test_bad_restore_value_names_its_key(recipient_key: str, restore: dict[str, 
 
 def test_scratch_instances_need_a_network_of_two_zones(recipient_key: str) -> None:
     network = {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0"],
-               "availability_zones": ["eu-west-1a"], "security_group_ids": ["sg-01234567"]}
+               "availability_zones": ["eu-west-1a"], "security_group_ids": ["sg-01234567"],
+               "egress": "nat"}
     with pytest.raises(ConfigurationError, match=r"^backstop:network.subnet_ids: scratch RDS"):
         load_config(raw_config(recipient_key, network=network))
 

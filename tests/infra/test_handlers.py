@@ -1,19 +1,15 @@
-"""Handlers at their edges: the sample events in tests/events, and the RPO check against
-manifests in moto S3."""
+"""Handlers at their edges: the sample events in tests/events."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from tests.support.moto_sfn import FakeContext, emf_metrics
+from tests.support.moto_sfn import FakeContext
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 CONSOLE_INPUTS = ["backup_on_demand", "backup_pre_migration", "backup_table_only",
@@ -25,11 +21,12 @@ def event(name: str) -> Any:
 
 
 @pytest.fixture
-def handler_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def handler_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     from handlers import _runtime
 
-    for key, value in {"BACKUP_LOCATION": "s3://backups/backstop", "DATABASES": "quotepro,billing",
-                       "RPO_HOURS": "24", "LOCK_SECONDS": "2700",
+    for key, value in {"BACKUP_LOCATION": str(tmp_path), "DATABASES": "quotepro,billing",
+                       "LOCK_SECONDS": "2700", "BACKUP_SECONDS": "900",
+                       "BACKUP_TASK_SECONDS": "10800",
                        "POWERTOOLS_METRICS_NAMESPACE": "Backstop",
                        "POWERTOOLS_SERVICE_NAME": "backstop"}.items():
         monkeypatch.setenv(key, value)
@@ -70,76 +67,3 @@ def test_bad_requests_get_one_sentence(request_: Any, message: str, handler_env:
         validate.handler({"request": request_}, FakeContext("validate"))  # type: ignore[arg-type]
     assert str(info.value).startswith(message)
     assert "\n" not in str(info.value)
-
-
-def _manifest(database: str, status: str, age: timedelta) -> Any:
-    from backstop.manifest import Manifest, Scope, object_key
-
-    finished = datetime.now(UTC) - age
-    backup_id = f"{finished:%Y%m%dT%H%M%SZ}-{status.lower()[:6]}"
-    return Manifest(id=backup_id, database=database, retention="daily", reason="test",
-                    scope=Scope(), status=status, started_at=finished - timedelta(minutes=1),
-                    finished_at=finished, size=100, sha256="0" * 64,
-                    key=object_key("daily", database, finished, backup_id))
-
-
-@pytest.fixture
-def rpo(handler_env: None) -> Iterator[Any]:
-    from moto import mock_aws
-
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket="backups")
-
-        def put(manifest: Any) -> None:
-            s3.put_object(Bucket="backups", Key=f"backstop/{manifest.manifest_key}",
-                          Body=manifest.to_json())
-
-        yield put
-
-
-Metrics = dict[str, dict[str, Any]]
-
-
-def _run_rpo(capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, Any], Metrics]:
-    rpo_module = importlib.import_module("handlers.rpo")
-    result = rpo_module.handler(event("rpo_schedule_event"), FakeContext("rpo"))
-    metrics: Metrics = {}
-    for record in emf_metrics(capsys.readouterr().out):
-        assert record["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Backstop"
-        for name in ("RecoveryPointAgeHours", "RpoBreached"):
-            if name in record:
-                value = record[name]  # Powertools writes each value as a list
-                metrics.setdefault(record["Database"], {})[name] = (
-                    value[0] if isinstance(value, list) else value)
-    return result, metrics
-
-
-def test_fresh_backup_has_a_small_age(rpo: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    rpo(_manifest("quotepro", "DONE", timedelta(hours=2)))
-    rpo(_manifest("billing", "DONE", timedelta(hours=30)))
-
-    result, metrics = _run_rpo(capsys)
-
-    assert 1.9 < metrics["quotepro"]["RecoveryPointAgeHours"] < 2.1
-    assert metrics["quotepro"]["RpoBreached"] == 0
-    assert metrics["billing"]["RpoBreached"] == 1  # older than 24 h
-    assert result["databases"]["quotepro"]["breached"] is False
-
-
-def test_no_backup_is_a_breach(rpo: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    result, metrics = _run_rpo(capsys)
-
-    assert metrics["quotepro"] == {"RpoBreached": 1}  # no age: the alarm's missing data
-    assert result["databases"]["quotepro"] == {"age_hours": None, "breached": True,
-                                               "backup_id": None, "verified_age_hours": None}
-
-
-def test_failed_manifests_are_ignored(rpo: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    rpo(_manifest("quotepro", "DONE", timedelta(hours=20)))
-    rpo(_manifest("quotepro", "FAILED", timedelta(minutes=5)))
-
-    result, metrics = _run_rpo(capsys)
-
-    assert 19.9 < metrics["quotepro"]["RecoveryPointAgeHours"] < 20.1
-    assert result["databases"]["quotepro"]["backup_id"].endswith("-done")

@@ -57,10 +57,18 @@ def test_backup_function_writes_only_under_the_prefix(template: dict[str, Any]) 
 
 
 def test_read_only_functions_cannot_write(template: dict[str, Any]) -> None:
-    for prefix in ("FunctionsCheckRole", "FunctionsRpoCheckRole", "FunctionsValidateRole"):
+    for prefix in ("FunctionsCheckRole", "FunctionsValidateRole"):
         for statement in _policy_of(template, prefix):
             assert not any(a in ("s3:PutObject", "kms:GenerateDataKey", "kms:Encrypt")
                            for a in _actions(statement)), prefix
+    # the RPO check writes the per-database index objects and nothing else
+    (put,) = [s for s in _policy_of(template, "FunctionsRpoCheckRole")
+              if "s3:PutObject" in _actions(s)]
+    assert _actions(put) == ["s3:PutObject"]
+    assert put["Resource"] == {"Fn::Join": ["", [
+        {"Fn::GetAtt": ["BackupBucket", "Arn"]}, "/backstop/index/*"]]}
+    # validation reads the database's index (its runner choice), and no secret
     validate = _policy_of(template, "FunctionsValidateRole")
-    assert not any(a.startswith(("s3:", "secretsmanager:")) for s in validate
-                   for a in _actions(s))
+    assert not any(a.startswith("secretsmanager:") for s in validate for a in _actions(s))
+    assert {a for s in validate for a in _actions(s) if a.startswith("s3:")} == {
+        "s3:GetObject", "s3:ListBucket"}

@@ -18,44 +18,50 @@ def _dimension(alarm: dict[str, Any]) -> list[dict[str, str]]:
     return dims
 
 
-def test_rpo_alarm_breaches_on_age_or_missing_data(template: dict[str, Any]) -> None:
+def test_rpo_alarm_per_database_at_the_configured_hours(template: dict[str, Any]) -> None:
     rpo = _alarms(template)["RecoveryPointAgeHours"]
-    assert rpo["Threshold"] == 24
+    assert rpo["Threshold"] == 28
     assert rpo["ComparisonOperator"] == "GreaterThanThreshold"
-    assert rpo["TreatMissingData"] == "breaching"
-    assert rpo["Statistic"] == "Maximum" and rpo["Period"] == 3600
+    assert rpo["TreatMissingData"] == "notBreaching"  # a stopped check: RpoCheck's alarm
+    assert rpo["Statistic"] == "Maximum" and rpo["Period"] == 900
     assert _dimension(rpo) == [{"Name": "Database", "Value": "quotepro"}]
 
 
-def test_failure_and_collapse_alarms_fire_on_one_event(template: dict[str, Any]) -> None:
-    alarms = _alarms(template)
-    for name in ("BackupFailed", "BackupCollapsed"):
-        alarm = alarms[name]
-        assert alarm["Threshold"] == 1
-        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-        assert alarm["TreatMissingData"] == "notBreaching"
-        assert alarm["Statistic"] == "Sum"
+def test_a_backup_near_its_runners_limit_alarms_above_70_percent(
+        template: dict[str, Any]) -> None:
+    alarm = _alarms(template)["BackupRunnerUsagePercent"]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["Statistic"]) == (
+        70, "GreaterThanThreshold", "Maximum")
+    assert _dimension(alarm) == [{"Name": "Database", "Value": "quotepro"}]
 
 
-def test_rto_alarm_uses_the_configured_minutes(template: dict[str, Any]) -> None:
-    assert _alarms(template)["RestoreDurationMinutes"]["Threshold"] == 60
-
-
-def test_state_machine_and_function_alarms(template: dict[str, Any]) -> None:
+def test_one_incident_one_notification(template: dict[str, Any]) -> None:
+    # what the workflows notify themselves (with the cause) has no alarm repeating it: no
+    # failed/collapsed backup alarm, no "backup execution failed", no function errors
     alarms = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()]
-    by_metric = {(a["Namespace"], a["MetricName"]) for a in alarms}
-    assert ("AWS/States", "ExecutionsFailed") in by_metric
-    assert ("AWS/States", "ExecutionsTimedOut") in by_metric
-    lambda_errors = [a for a in alarms if (a["Namespace"], a["MetricName"]) == (
-        "AWS/Lambda", "Errors")]
-    assert len(lambda_errors) == 7
+    metrics = {(a.get("Namespace"), a.get("MetricName")) for a in alarms}
+    assert ("Backstop", "BackupFailed") not in metrics
+    assert ("Backstop", "BackupCollapsed") not in metrics
+    assert ("AWS/Lambda", "Errors") not in metrics
+    failed = [a for a in alarms if a.get("MetricName") == "ExecutionsFailed"]
+    assert len(failed) == 1  # the manual restore's, which nothing else reports
+    # a stopped RPO check is one alarm, breaching on missing data
+    healthy = _alarms(template)["RpoCheckHealthy"]
+    assert (healthy["Threshold"], healthy["TreatMissingData"]) == (1, "breaching")
+    assert "Dimensions" not in healthy
 
 
 def test_every_alarm_notifies_the_encrypted_topic(template: dict[str, Any]) -> None:
     (topic_id, topic), = resources(template, "AWS::SNS::Topic").items()
     assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": ["AlertsKey9E1197AF", "Arn"]}
-    for alarm in resources(template, "AWS::CloudWatch::Alarm").values():
-        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+    silent = []
+    for lid, alarm in resources(template, "AWS::CloudWatch::Alarm").items():
+        if "AlarmActions" in alarm["Properties"]:
+            assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+        else:
+            silent.append(lid)
+    # the checklist report's own message is the notification of a failed item
+    assert [lid.rstrip("0123456789ABCDEF") for lid in silent] == ["ReportReportItemFailed"]
     (subscription,) = resources(template, "AWS::SNS::Subscription").values()
     assert subscription["Properties"]["Protocol"] == "email"
     assert subscription["Properties"]["Endpoint"] == "oncall@example.com"

@@ -1,7 +1,6 @@
 """The checklist report in the cloud: its template, and the synthesized workflow executed
 under moto over a bucket configured exactly as the template configures it (lifecycle,
-versioning, replication), holding generated backups; and the PITR watch against RDS
-instances whose latest restorable time is current, lagging, and whose backups are off."""
+versioning, replication), holding generated backups. The PITR watch: test_report_pitr_watch."""
 
 from __future__ import annotations
 
@@ -12,33 +11,17 @@ from typing import Any
 import boto3
 import pytest
 
-from backstop import pitr
+from backstop import report
 from backstop.manifest import Manifest
-from backstop.report_model import FAIL, PASS, Settings, previous_month
+from backstop.report_model import FAIL, PASS, Period, Settings, previous_month
 from backstop.store import open_store
-from handlers import _runtime
-from infra.config import BackstopConfig, load_config
+from infra.config import BackstopConfig
 from infra.report import report_settings
 from tests.conftest import KeyPair, Postgres
-from tests.infra.conftest import raw_config, resources, synth
+from tests.infra import iam_calls, iam_model
+from tests.infra.conftest import REPLICA, alarm_props, emf_values, function_props, resources
 from tests.integration import year
 from tests.support import moto_sfn
-
-REPLICA = "replica-bucket"
-PITR = {"quotepro": {"rds_instance": "quotepro-prod", "retention_days": 7}}
-
-
-@pytest.fixture(scope="module")
-def report_config(recipient_key: str) -> BackstopConfig:
-    return load_config(raw_config(
-        recipient_key, report={"schedule": "monthly", "pitr_rpo_minutes": 5, "pitr": PITR},
-        replication={"destination_bucket_arn": f"arn:aws:s3:::{REPLICA}",
-                     "destination_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/k"}))
-
-
-@pytest.fixture(scope="module")
-def report_template(report_config: BackstopConfig) -> dict[str, Any]:
-    return synth(report_config)
 
 
 @pytest.fixture(scope="module")
@@ -46,60 +29,25 @@ def base(pg: Postgres, gpg_keys: KeyPair, tmp_path_factory: pytest.TempPathFacto
     return year.template(pg, gpg_keys, tmp_path_factory.mktemp("template"))
 
 
-def _alarm(template: dict[str, Any], metric: str) -> dict[str, Any]:
-    (found,) = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()
-                if a["Properties"].get("MetricName") == metric]
-    return found
-
-
-def _function(template: dict[str, Any], handler: str) -> tuple[str, dict[str, Any]]:
-    (found,) = [(lid, f["Properties"]) for lid, f in
-                resources(template, "AWS::Lambda::Function").items()
-                if f["Properties"]["Handler"] == handler]
-    return found
-
-
 # --------------------------------------------------------------------------- template
-def test_the_report_runs_monthly_and_a_failed_item_alarms(report_template: dict[str, Any]
-                                                          ) -> None:
+def test_the_report_runs_monthly_a_failed_item_alarms_and_a_timeout_notifies(
+        report_template: dict[str, Any]) -> None:
     rules = [r["Properties"] for r in resources(report_template, "AWS::Events::Rule").values()]
     (monthly,) = [r for r in rules if r.get("ScheduleExpression") == "cron(0 6 1 * ? *)"]
     assert json.loads(monthly["Targets"][0]["Input"]) == {}
-    item = _alarm(report_template, "ReportItemsFailed")
+    item = alarm_props(report_template, "ReportItemsFailed")
     assert (item["Threshold"], item["ComparisonOperator"], item["TreatMissingData"]) == (
         1, "GreaterThanOrEqualToThreshold", "notBreaching")
-    assert item["AlarmActions"]
-
-
-def test_pitr_alarms_exist_for_rds_sources(report_template: dict[str, Any]) -> None:
-    lag, kept = _alarm(report_template, "PitrLagMinutes"), _alarm(report_template,
-                                                                  "PitrRetentionDays")
-    assert (lag["Threshold"], lag["ComparisonOperator"], lag["Statistic"]) == (
-        5, "GreaterThanThreshold", "Maximum")
-    assert (kept["Threshold"], kept["ComparisonOperator"], kept["Statistic"]) == (
-        7, "LessThanThreshold", "Minimum")
-    for alarm in (lag, kept):
-        assert alarm["Dimensions"] == [{"Name": "Database", "Value": "quotepro"}]
-    stopped = _alarm(report_template, "PitrWatchHealthy")
-    assert (stopped["ComparisonOperator"], stopped["TreatMissingData"]) == (
-        "LessThanThreshold", "breaching")
-    rules = [r["Properties"] for r in resources(report_template, "AWS::Events::Rule").values()]
-    assert any(r.get("ScheduleExpression") == "rate(5 minutes)" for r in rules)
-    _, watch = _function(report_template, "handlers.pitr.handler")
-    assert json.loads(watch["Environment"]["Variables"]["PITR_SOURCES"]) == PITR
-
-
-def test_no_pitr_watch_without_rds_sources(template: dict[str, Any]) -> None:
-    handlers = {f["Properties"]["Handler"]
-                for f in resources(template, "AWS::Lambda::Function").values()}
-    assert "handlers.report.handler" in handlers and "handlers.pitr.handler" not in handlers
-    assert not [a for a in resources(template, "AWS::CloudWatch::Alarm").values()
-                if a["Properties"].get("MetricName", "").startswith("Pitr")]
+    assert "AlarmActions" not in item  # the report's own message is the notification
+    (timed_out,) = [a["Properties"] for a in resources(report_template,
+                                                        "AWS::CloudWatch::Alarm").values()
+                    if "Metrics" in a["Properties"]]
+    assert "ReportStateMachine" in json.dumps(timed_out["Metrics"])
 
 
 def test_the_report_role_reads_the_bucket_configuration_and_writes_only_reports(
         report_template: dict[str, Any]) -> None:
-    lid, _ = _function(report_template, "handlers.report.handler")
+    lid, _ = function_props(report_template, "handlers.report.handler")
     role = report_template["Resources"][lid]["Properties"]["Role"]["Fn::GetAtt"][0]
     statements = [s for p in resources(report_template, "AWS::IAM::Policy").values()
                   if {"Ref": role} in p["Properties"]["Roles"]
@@ -114,6 +62,21 @@ def test_the_report_role_reads_the_bucket_configuration_and_writes_only_reports(
     text = json.dumps(writes)
     assert "/backstop/reports/*" in text and "/backstop/acknowledgements/*" in text
     assert "/backstop/*" not in text
+
+
+def test_with_pitr_sources_every_call_the_roles_may_make_is_allowed(
+        report_template: dict[str, Any]) -> None:
+    for prefix in ("FunctionsReportRole", "FunctionsPitrWatchRole"):
+        role = iam_calls.ROLES[prefix]
+        statements = iam_model.role_statements(report_template,
+                                               iam_model.role_of(report_template, prefix))
+        calls = set(role.granted) | {"rds:DescribeDBInstances"}
+        needs = {need for call in calls for action in [iam_model.iam_action(call)]
+                 for need in {action} | iam_model.dependent_actions(action)}
+        if prefix == "FunctionsReportRole":  # old versions of expired manifests; lock dates
+            needs |= {"s3:GetObjectVersion", "s3:GetObjectRetention", "kms:Decrypt",
+                      "kms:GenerateDataKey"}
+        assert [n for n in sorted(needs) if not iam_model.allows(statements, n)] == [], prefix
 
 
 def test_the_settings_travel_in_the_definition_not_the_input(
@@ -164,6 +127,19 @@ def _configure_bucket(template: dict[str, Any], bucket: str) -> None:
                   for r in replication["Rules"]]})
 
 
+def _expire(bucket: str, today: date) -> None:
+    """What the lifecycle rules do by now: daily backups older than 7 days and weekly ones
+    older than 30 are deleted (a delete marker: versioning keeps the old version)."""
+    s3 = boto3.client("s3", region_name=moto_sfn.REGION)
+    for retention, days in (("daily", 7), ("weekly", 30)):
+        for page in s3.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=f"backstop/{retention}/"):
+            for item in page.get("Contents", []):
+                started = date(*map(int, item["Key"].split("/")[3:6]))
+                if (today - started).days > days:
+                    s3.delete_object(Bucket=bucket, Key=item["Key"])
+
+
 def _replicate(bucket: str) -> None:
     """What S3 replication does: every object copied to the replica bucket."""
     s3 = boto3.client("s3", region_name=moto_sfn.REGION)
@@ -188,6 +164,7 @@ def deployed(aws: moto_sfn.LambdaCalls, report_template: dict[str, Any], base: M
                        s3_client=boto3.client("s3", region_name=moto_sfn.REGION))
     year.generate(store, base, start=first - timedelta(days=14), end=today)
     _replicate(deployment.bucket)
+    _expire(deployment.bucket, today)
     boto3.client("rds", region_name=moto_sfn.REGION).create_db_instance(
         DBInstanceIdentifier="quotepro-prod", DBInstanceClass="db.t4g.micro",
         Engine="postgres", BackupRetentionPeriod=7, MasterUsername="postgres",
@@ -213,16 +190,6 @@ def _notifications(topic_arn: str) -> list[tuple[str, str]]:
     return [(subject or "", message) for _, message, subject, _, _ in topic.sent_notifications]
 
 
-def _metric(printed: str, name: str) -> dict[str | None, float]:
-    """The EMF data points of one metric, by Database dimension (None: no dimension)."""
-    found: dict[str | None, float] = {}
-    for record in moto_sfn.emf_metrics(printed):
-        if name in record:
-            (value,) = record[name]
-            found[record.get("Database")] = value
-    return found
-
-
 def _stored(bucket: str, key: str) -> bytes:
     s3 = boto3.client("s3", region_name=moto_sfn.REGION)
     body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -245,6 +212,15 @@ def test_the_scheduled_report_runs_end_to_end(deployed: moto_sfn.Deployment,
                         "review-procedures": "DUE", "train-team": "DUE", "rpo": PASS,
                         "pitr": PASS}
     assert got["alarms"] == []
+    # The month's first daily backup expired weeks ago; its old version is the evidence.
+    (daily,) = [e for e in got["items"][0]["evidence"] if e.startswith("quotepro daily")]
+    days = (date.fromisoformat(got["period"]["end"][:10]) - date.fromisoformat(f"{month}-01")
+            ).days
+    assert daily == f"quotepro daily: {days} of {days} days"
+    s3 = boto3.client("s3", region_name=moto_sfn.REGION)
+    assert not s3.list_objects_v2(Bucket=deployed.bucket,
+                                  Prefix=f"backstop/daily/quotepro/{month[:4]}/{month[5:]}/01/"
+                                  ).get("Contents")
     assert _stored(deployed.bucket, f"{prefix}.html").startswith(b"<!DOCTYPE html>")
 
     ((subject, message),) = _notifications(deployed.topic_arn)
@@ -252,7 +228,7 @@ def test_the_scheduled_report_runs_end_to_end(deployed: moto_sfn.Deployment,
     assert (f"https://s3.console.aws.amazon.com/s3/object/{deployed.bucket}?region=us-east-1"
             f"&prefix={prefix}.html") in message
     assert "[PASS] Check backup retention is configured correctly" in message
-    assert _metric(capsys.readouterr().out, "ReportItemsFailed") == {None: 0}
+    assert emf_values(capsys.readouterr().out, "ReportItemsFailed") == {None: 0}
 
 
 def test_a_hand_edited_lifecycle_a_lost_replica_and_an_alarm_show_in_the_report(
@@ -294,7 +270,7 @@ def test_a_hand_edited_lifecycle_a_lost_replica_and_an_alarm_show_in_the_report(
     ((subject, message),) = _notifications(deployed.topic_arn)
     assert subject == f"Backstop checklist {month}: {len(run.output['failed'])} item(s) FAIL"
     assert "[FAIL] Check backup retention is configured correctly" in message
-    assert _metric(capsys.readouterr().out, "ReportItemsFailed") == {
+    assert emf_values(capsys.readouterr().out, "ReportItemsFailed") == {
         None: len(run.output["failed"])}
 
 
@@ -327,81 +303,16 @@ def test_bad_console_input_is_refused_in_one_sentence_without_a_notification(
     assert _notifications(deployed.topic_arn) == []
 
 
-# --------------------------------------------------------------------------- PITR
-def _instances(monkeypatch: pytest.MonkeyPatch, now: datetime) -> None:
-    rds = boto3.client("rds", region_name=moto_sfn.REGION)
-    for name, kept in (("current", 7), ("lagging", 7), ("off", 0), ("brief", 3)):
-        rds.create_db_instance(DBInstanceIdentifier=name, DBInstanceClass="db.t4g.micro",
-                               Engine="postgres", BackupRetentionPeriod=kept,
-                               MasterUsername="postgres", MasterUserPassword="not-used-here",
-                               AllocatedStorage=20)
-    moto_sfn.script_latest_restorable(monkeypatch, {"current": now - timedelta(minutes=2),
-                                                    "lagging": now - timedelta(minutes=20),
-                                                    "brief": now - timedelta(minutes=1)})
-
-
-def test_the_pitr_watch_publishes_lag_and_retention_per_instance(
-        aws: moto_sfn.LambdaCalls, report_template: dict[str, Any],
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    _instances(monkeypatch, datetime.now(UTC))
-    _, watch = _function(report_template, "handlers.pitr.handler")
-    sources = {db: {"rds_instance": db, "retention_days": 7}
-               for db in ("current", "lagging", "off", "brief")}
-    for name, value in watch["Environment"]["Variables"].items():  # as deployed, but with
-        monkeypatch.setenv(name, value)                             # four instances to watch
-    monkeypatch.setenv("PITR_SOURCES", json.dumps(sources))
-    _runtime.reset()
-    from handlers import pitr as handler
-
-    result = handler.handler({}, moto_sfn.FakeContext("PitrWatch"))
-    problems = {s["database"]: s["problems"] for s in result["sources"]}
-    assert problems["current"] == []
-    (lag,) = problems["lagging"]
-    assert "20.0 min behind" in lag and "PITR RPO is 5 min" in lag
-    assert problems["off"] == ["automated backups of off are OFF (retention 0): there is no "
-                               "point-in-time recovery"]
-    assert problems["brief"] == ["automated backups of brief are kept 3 days; the config says "
-                                 "at least 7"]
-    out = capsys.readouterr().out
-    lags, kept = _metric(out, "PitrLagMinutes"), _metric(out, "PitrRetentionDays")
-    assert set(lags) == {"current", "lagging", "brief"}  # "off" has no restorable time
-    assert lags["current"] < 5 < lags["lagging"] < 25
-    assert kept == {"current": 7, "lagging": 7, "off": 0, "brief": 3}
-    assert _metric(out, "PitrWatchHealthy") == {None: 1}
-
-
-def test_a_missing_instance_makes_the_watch_unhealthy(
-        aws: moto_sfn.LambdaCalls, report_template: dict[str, Any],
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    _, watch = _function(report_template, "handlers.pitr.handler")
-    for name, value in watch["Environment"]["Variables"].items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("PITR_SOURCES", json.dumps(
-        {"gone": {"rds_instance": "gone", "retention_days": 7}}))
-    _runtime.reset()
-    from handlers import pitr as handler
-
-    (status,) = handler.handler({}, moto_sfn.FakeContext("PitrWatch"))["sources"]
-    assert "cannot describe RDS instance gone: DBInstanceNotFound" in status["problems"][0]
-    assert _metric(capsys.readouterr().out, "PitrWatchHealthy") == {None: 0}
-
-
-def test_the_report_judges_pitr_per_database(aws: moto_sfn.LambdaCalls,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_month_whose_manifests_are_gone_cannot_be_evidenced(
+        deployed: moto_sfn.Deployment, report_config: BackstopConfig) -> None:
     now = datetime.now(UTC)
-    _instances(monkeypatch, now)
-    settings = Settings.from_dict({"databases": [{"name": n} for n in ("a", "b", "c", "d")],
-                                   "report": {"pitr": {
-                                       "a": {"rds_instance": "current", "retention_days": 7},
-                                       "b": {"rds_instance": "lagging", "retention_days": 7},
-                                       "c": {"rds_instance": "off", "retention_days": 7}}}})
-    found = pitr.statuses(settings, rds=boto3.client("rds", region_name=moto_sfn.REGION),
-                          secrets=None, now=now)
-    item = pitr.pitr_item(found, settings)
-    assert item.status == FAIL and item.summary.startswith("2 database(s) outside")
-    assert any(line.startswith("d: PITR is not watched") for line in item.evidence)
-    healthy = Settings.from_dict({"databases": [{"name": "a"}], "report": {"pitr": {
-        "a": {"rds_instance": "current", "retention_days": 7}}}})
-    assert pitr.pitr_item(pitr.statuses(healthy, rds=boto3.client(
-        "rds", region_name=moto_sfn.REGION), secrets=None, now=now), healthy).status == PASS
+    long_ago = (now.replace(day=1) - timedelta(days=80)).strftime("%Y-%m")
+    store = open_store(f"s3://{deployed.bucket}/backstop",
+                       s3_client=boto3.client("s3", region_name=moto_sfn.REGION))
+    got = report.build(store, Settings.from_dict(report_settings(report_config)),
+                       Period.month(long_ago, now=now), now=now, sources=report.Sources())
+    item = got.item("automated-backups")
+    assert item.status == FAIL and "can no longer be evidenced" in item.summary
+    assert any("NOT EVIDENCED" in line for line in item.evidence)
+    assert "keep old versions longer" in item.evidence[-1]
 

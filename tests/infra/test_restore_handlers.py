@@ -4,7 +4,6 @@ RPO check publishes."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,7 @@ from handlers._restore_events import (
     parse_verification,
     secret_name,
 )
-from tests.infra.test_handlers import _manifest, _run_rpo, event, handler_env, rpo  # noqa: F401
+from tests.infra.test_handlers import event, handler_env  # noqa: F401
 from tests.support.moto_sfn import FakeContext, emf_metrics
 
 VERIFICATION_INPUTS = ["restore_verification"]
@@ -157,20 +156,3 @@ def test_the_hourly_sweep_publishes_the_oldest_survivor(
     age = records["ScratchInstanceAgeHours"]
     assert 9.9 < (age[0] if isinstance(age, list) else age) < 10.1
     assert records["ScratchInstancesDeleted"] in (1, [1.0], 1.0)
-
-
-# --------------------------------------------------------------------------- verification age
-def test_verification_age_comes_from_the_newest_successful_restore_test(
-        rpo: Any, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
-    now = datetime.now(UTC)
-    verified = _manifest("quotepro", "DONE", timedelta(hours=30))
-    rpo(dataclasses.replace(verified, verification={
-        "ok": True, "verified_at": (now - timedelta(hours=29)).isoformat()}))
-    failed = _manifest("quotepro", "DONE", timedelta(hours=2))
-    rpo(dataclasses.replace(failed, verification={
-        "ok": False, "verified_at": (now - timedelta(hours=1)).isoformat()}))
-
-    result, _ = _run_rpo(capsys)
-
-    assert 28.9 < result["databases"]["quotepro"]["verified_age_hours"] < 29.1
-    assert result["databases"]["billing"]["verified_age_hours"] is None  # missing: breaching

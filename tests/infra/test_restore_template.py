@@ -129,7 +129,7 @@ def test_a_configured_network_holds_the_scratch_instances(synth_with: Any) -> No
     template = synth_with(network={
         "vpc_id": "vpc-0123456789abcdef0", "subnet_ids": subnets,
         "availability_zones": ["us-east-1a", "us-east-1b"],
-        "security_group_ids": ["sg-0123456789abcdef0"]})
+        "security_group_ids": ["sg-0123456789abcdef0"], "egress": "nat"})
     assert not resources(template, "AWS::EC2::VPC")
     (subnet_group,) = resources(template, "AWS::RDS::DBSubnetGroup").values()
     assert subnet_group["Properties"]["SubnetIds"] == subnets
@@ -194,7 +194,8 @@ def test_large_restores_run_the_same_code_as_a_fargate_task_with_sync(
         "BACKSTOP_TASK_INPUT": "States.JsonToString($.runInput)",
         "BACKSTOP_TASK_TOKEN": "$$.Task.Token"}
     assert run["TimeoutSeconds"] == 6 * 3600
-    (task,) = resources(template, "AWS::ECS::TaskDefinition").values()
+    (task,) = [t for lid, t in resources(template, "AWS::ECS::TaskDefinition").items()
+               if lid.startswith("RestoreRunner")]
     props = task["Properties"]
     assert (props["Cpu"], props["Memory"], props["EphemeralStorage"]) == (
         "2048", "8192", {"SizeInGiB": 200})
@@ -268,20 +269,23 @@ def _alarm(template: dict[str, Any], metric: str) -> dict[str, Any]:
     return alarm
 
 
-def test_restore_test_failed_alarms_on_one_failure(template: dict[str, Any]) -> None:
-    alarm = _alarm(template, "RestoreTestFailed")
-    assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["Statistic"]) == (
-        1, "GreaterThanOrEqualToThreshold", "Sum")
-    assert alarm["TreatMissingData"] == "notBreaching"
-    assert alarm["Dimensions"] == [{"Name": "Database", "Value": "quotepro"}]
+def test_a_failed_restore_test_is_notified_by_its_workflow_not_by_an_alarm(
+        template: dict[str, Any]) -> None:
+    # one incident, one notification: the workflow's message carries the cause
+    metrics = {a["Properties"].get("MetricName")
+               for a in resources(template, "AWS::CloudWatch::Alarm").values()}
+    assert "RestoreTestFailed" not in metrics
+    assert "NotifyFailure" in _states(template, "RestoreVerification")
 
 
-def test_no_successful_restore_test_within_n_days_breaches_on_missing_data(
+def test_no_successful_restore_test_within_n_days_alarms(
         template: dict[str, Any], synth_with: Any) -> None:
     alarm = _alarm(template, "VerificationAgeHours")
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (48, "GreaterThanThreshold")
+    # the age always exists (from when the database was first watched); a stopped check is
+    # the RpoCheck alarm's one notification
     assert (alarm["Statistic"], alarm["Period"], alarm["TreatMissingData"]) == (
-        "Maximum", 3600, "breaching")
+        "Maximum", 900, "notBreaching")
     weekly = synth_with(restore={"schedule": "weekly", "verification_max_age_days": 8})
     assert _alarm(weekly, "VerificationAgeHours")["Threshold"] == 8 * 24
 
@@ -300,9 +304,14 @@ def test_a_scratch_instance_older_than_allowed_alarms(template: dict[str, Any]) 
     assert "Dimensions" not in alarm
 
 
-def test_restore_workflow_failures_and_timeouts_alarm(template: dict[str, Any]) -> None:
+def test_manual_restore_failures_and_every_timeout_alarm(template: dict[str, Any]) -> None:
     alarms = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()
               if a["Properties"].get("Namespace") == "AWS/States"]
-    machines = {_text(a["Dimensions"]) for a in alarms}
-    # backup, verification, manual restore and the checklist report: failed and timed out
-    assert len(alarms) == 8 and len(machines) == 4
+    (failed,) = alarms  # only the manual restore's: nothing else notifies about one
+    assert failed["MetricName"] == "ExecutionsFailed"
+    assert "ManualRestore" in _text(failed["Dimensions"])
+    (timed_out,) = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm")
+                    .values() if "Metrics" in a["Properties"]]
+    watched = [m for m in timed_out["Metrics"] if "MetricStat" in m]
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in watched} == {"ExecutionsTimedOut"}
+    assert len(watched) == len(resources(template, "AWS::StepFunctions::StateMachine"))

@@ -413,3 +413,32 @@ def _sweep(at: datetime) -> dict[str, Any]:
     assert "FunctionError" not in response
     result: dict[str, Any] = json.loads(response["Payload"].read())
     return result
+
+
+def _planned(execution: moto_sfn.Execution) -> dict[str, Any]:
+    plan: dict[str, Any] = next(  # Plan is the first function the workflow calls
+        json.loads(e["lambdaFunctionSucceededEventDetails"]["output"]) for e in execution.events
+        if e["type"] == "LambdaFunctionSucceeded")
+    return plan
+
+
+def test_the_next_verification_plans_with_the_measured_restore_throughput(
+        restores: Restores) -> None:
+    # Given a first verification, which measures the whole restore (every phase)
+    restores.backup()
+    first = moto_sfn.run(restores.verification, {"database": DB})
+    assert first.status == "SUCCEEDED", (first.error, first.cause)
+    assert "at 20.0 MB/s" in _planned(first)["runner_reason"]  # the configured assumption
+
+    # When a newer backup, never verified, is verified next
+    restores.backup()
+    second = moto_sfn.run(restores.verification, {"database": DB})
+
+    # Then its runner was chosen from the database's measured history, not the assumption
+    assert second.status == "SUCCEEDED", (second.error, second.cause)
+    reason = _planned(second)["runner_reason"]
+    assert "at 20.0 MB/s" not in reason and "MB/s fits the function" in reason
+    from backstop import index
+
+    (measured, _) = index.read(restores.store, DB)["restores"][:2]  # type: ignore[index]
+    assert measured["ok"] is True and measured["runner"] == "lambda" and measured["seconds"] > 0

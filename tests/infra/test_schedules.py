@@ -21,29 +21,37 @@ def _rules(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     ("weekly", "cron(0 3 ? * SUN *)"),
     ("monthly", "cron(0 4 1 * ? *)"),
 ])
-def test_scheduled_backup_rule(template: dict[str, Any], retention: str, cron: str) -> None:
+def test_one_rule_per_schedule_starts_the_fleet(template: dict[str, Any], retention: str,
+                                                cron: str) -> None:
     (rule,) = [r for r in _rules(template).values() if r.get("ScheduleExpression") == cron]
     assert rule["State"] == "ENABLED"
     (target,) = rule["Targets"]
-    assert target["Arn"] == {"Ref": "BackupWorkflowStateMachineD9F867FA"}
-    assert json.loads(target["Input"]) == {
-        "database": "quotepro", "retention": retention,
-        "reason": f"scheduled {retention} backup", "scope": SCOPE}
+    assert target["Arn"] == {"Ref": "FleetBackupStateMachine75AEF4B7"}
+    assert json.loads(target["Input"]) == {"retention": retention}
 
 
-def test_schedules_per_database_follow_the_config(synth_with: Any) -> None:
+def test_the_fleet_backs_up_each_database_on_its_own_schedules(synth_with: Any) -> None:
+    from tests.infra import iam_model
+
     template = synth_with(databases=[
         {"name": "quotepro", "secret": "backstop/quotepro"},
         {"name": "billing", "secret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
                                       "billing-AbCdEf", "schedules": ["daily"],
          "scope": {"mode": "full", "exclude_tables": ["audit_log"]}}])
-    inputs = [json.loads(r["Targets"][0]["Input"]) for r in _rules(template).values()
-              if "ScheduleExpression" in r and "rate" not in r["ScheduleExpression"]]
-    inputs = [i for i in inputs if "retention" in i]  # backups, not restore tests
-    billing = [i for i in inputs if i["database"] == "billing"]
-    assert [i["retention"] for i in billing] == ["daily"]
-    assert billing[0]["scope"]["exclude_tables"] == ["audit_log"]
-    assert len([i for i in inputs if i["database"] == "quotepro"]) == 3
+    (fleet,) = [d for lid, d in iam_model.definitions(template).items()
+                if lid.startswith("FleetBackup")]
+    items = {name: state["Result"] for name, state in fleet["States"].items()
+             if name.endswith("Databases")}
+    assert [i["database"] for i in items["DailyDatabases"]] == ["quotepro", "billing"]
+    assert [i["database"] for i in items["WeeklyDatabases"]] == ["quotepro"]
+    billing = items["DailyDatabases"][1]
+    assert billing == {"database": "billing", "retention": "daily",
+                       "reason": "scheduled daily backup",
+                       "scope": {"mode": "full", "tables": [], "exclude_tables": ["audit_log"]}}
+    # one rule per schedule, whatever the number of databases
+    crons = [r for r in _rules(template).values()
+             if r.get("ScheduleExpression", "").startswith("cron(0 2 * * ? *)")]
+    assert len(crons) == 1
 
 
 def test_pre_deploy_event_starts_a_pre_migration_backup(template: dict[str, Any]) -> None:

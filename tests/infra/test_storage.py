@@ -72,7 +72,8 @@ def test_lifecycle_expires_each_retention_class_by_prefix(template: dict[str, An
 
 def test_manual_retention_and_object_lock_come_from_config(synth_with: Any) -> None:
     template = synth_with(retention_days={"manual": 90, "daily": 3},
-                          object_lock={"mode": "COMPLIANCE", "days": 3})
+                          object_lock={"mode": "COMPLIANCE", "days": 3,
+                                       "from_first_deploy": True})
     props = template["Resources"]["BackupBucket"]["Properties"]
     rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
     assert rules["expire-manual"]["Prefix"] == "backstop/manual/"
@@ -93,3 +94,39 @@ def test_replication_to_a_second_region_when_configured(synth_with: Any) -> None
     assert rule["Destination"]["EncryptionConfiguration"] == {
         "ReplicaKmsKeyID": "arn:aws:kms:eu-west-1:123456789012:key/abcd-1234"}
     assert rule["SourceSelectionCriteria"]["SseKmsEncryptedObjects"] == {"Status": "Enabled"}
+
+
+def test_object_lock_switched_on_later_is_refused_with_the_migration(recipient_key: str
+                                                                     ) -> None:
+    # Turning Object Lock on for a deployed stack would replace the retained bucket: every
+    # backup in the old one orphaned. Synth refuses unless the lock is there from the start.
+    import pytest
+
+    from infra.config import load_config
+    from infra.config_values import ConfigurationError
+    from tests.infra.conftest import raw_config
+
+    with pytest.raises(ConfigurationError) as refused:
+        load_config(raw_config(recipient_key, object_lock={"mode": "GOVERNANCE", "days": 7}))
+    message = str(refused.value)
+    assert message.startswith("backstop:object_lock.from_first_deploy: is not true; ")
+    assert "replaces the retained bucket" in message and "aws s3 sync" in message
+    assert "\n" not in message
+
+
+def test_bucket_policy_denies_every_other_encryption(template: dict[str, Any]) -> None:
+    (policy,) = [p for p in resources(template, "AWS::S3::BucketPolicy").values()
+                 if p["Properties"]["Bucket"] == {"Ref": "BackupBucket"}]
+    denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
+              if s["Effect"] == "Deny" and s["Action"] == "s3:PutObject"]
+    conditions = [s["Condition"] for s in denies]
+    assert {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}} \
+        in conditions
+    assert {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": {
+        "Fn::GetAtt": ["BackupKey", "Arn"]}}} in conditions
+    assert {"Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}} \
+        in conditions
+    for statement in denies:
+        assert statement["Principal"] == {"AWS": "*"}
+        assert statement["Resource"] == {"Fn::Join": ["", [
+            {"Fn::GetAtt": ["BackupBucket", "Arn"]}, "/*"]]}

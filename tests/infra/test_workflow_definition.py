@@ -26,7 +26,7 @@ def states(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     machine = backup_machine(template)
     refs = {k: k for k in template["Resources"]} | {
         "AWS::Partition": "aws", "AWS::Region": "r", "AWS::AccountId": "1"}
-    getatts = {(k, "Arn"): k for k in template["Resources"]}
+    getatts = {(k, a): k for k in template["Resources"] for a in ("Arn", "GroupId")}
     definition = json.loads(resolve(machine["Properties"]["DefinitionString"], refs, getatts))
     result: dict[str, dict[str, Any]] = definition["States"]
     return result
@@ -40,8 +40,9 @@ def test_machine_is_standard_logged_traced_and_bounded(template: dict[str, Any])
     assert props["TracingConfiguration"] == {"Enabled": True}
     definition = resolve(props["DefinitionString"], {k: k for k in template["Resources"]} | {
         "AWS::Partition": "aws", "AWS::Region": "r", "AWS::AccountId": "1"},
-        {(k, "Arn"): k for k in template["Resources"]})
-    assert json.loads(definition)["TimeoutSeconds"] == 900 + 30 * 60
+        {(k, a): k for k in template["Resources"] for a in ("Arn", "GroupId")})
+    # the Fargate task's limit (backup_container.timeout_hours) and the margin
+    assert json.loads(definition)["TimeoutSeconds"] == 3 * 3600 + 30 * 60
 
 
 def test_every_task_catches_and_lambda_tasks_retry_service_errors_only(

@@ -82,7 +82,7 @@ def commit(store: ObjectStore, manifest: Manifest, body: bytes) -> None:
 
 def generate(store: ObjectStore, base: Manifest, *, faults: Faults = Faults(),
              start: date = YEAR_START, end: date = YEAR_END, seed: int = 7) -> list[Manifest]:
-    rng = random.Random(seed)  # noqa: S311 - sizes and jitter of test data, not secrets
+    rng = random.Random(seed)
     made: list[Manifest] = []
     for day in _days(start, end):
         usual = int(20_000 * (1 + (day - YEAR_START).days / 1000))

@@ -7,7 +7,8 @@ Seams:
   * Lambda: moto's docker-free Lambda backend echoes the payload. ``install_inprocess_lambda``
     makes ``LambdaSimpleBackend.invoke`` import and run the function's real ``Handler`` with
     the function's (resolved) environment, and report an exception the way the Python runtime
-    does (``x-amz-function-error`` + errorType = class name) so Retry/Catch match on it.
+    does (``x-amz-function-error`` + errorType = class name) so Retry/Catch match on it. The
+    context's remaining time can be set per function (a function close to its timeout).
   * Time: ``install_fast_retries`` records Retry intervals instead of sleeping them;
     ``install_fast_waits`` does the same for Wait states and the ``.sync`` poll delay.
   * aws-sdk and ECS tasks (``install_service_fidelity``): moto stubbed out the interpreter's
@@ -26,6 +27,9 @@ Seams:
     always says "now") and, as RDS does, gives none while automated backups are off.
   * CloudWatch: ``install_alarm_history`` answers ``DescribeAlarmHistory`` (moto lacks it)
     from the state changes moto records on each alarm.
+  * IAM: ``install_call_recorder`` records every AWS call a handler or task makes in its own
+    thread, by who made it (``FunctionsBackupD4A858FE``, ``container:Backup``), so the tests
+    can check each against the role that would make it on AWS (moto checks no IAM).
   * Teardown: ``stop_all_and_join`` stops RUNNING executions and joins moto's interpreter
     threads, which would otherwise outlive the mock (and reach real AWS).
 The synthesized template is used as is; only CloudFormation intrinsics are resolved.
@@ -41,6 +45,7 @@ import itertools
 import json
 import os
 import re
+import threading
 import time
 import traceback
 import types
@@ -163,18 +168,34 @@ def deploy(template: dict[str, Any], *, name: str = "backup-workflow") -> Deploy
 
     sfn = boto3.client("stepfunctions", region_name=REGION)
     machines: dict[str, str] = {}
-    for lid, sm in _of_type(template, "AWS::StepFunctions::StateMachine").items():
-        definition = resolve(sm["Properties"]["DefinitionString"], refs, getatts)
-        json.loads(definition)  # fully resolved JSON, or fail here
-        machine_name = name if lid.startswith("BackupWorkflow") else lid
-        machines[lid] = sfn.create_state_machine(name=machine_name, definition=definition,
-                                                 roleArn=role)["stateMachineArn"]
+    pending = _of_type(template, "AWS::StepFunctions::StateMachine")
+    while pending:  # a machine that starts another (the fleet) after the one it starts
+        ready = {lid: sm for lid, sm in pending.items()
+                 if not [r for r in _refs_in(sm["Properties"]["DefinitionString"])
+                         if r in pending and r != lid]}
+        assert ready, f"state machines start each other in a cycle: {sorted(pending)}"
+        for lid, sm in ready.items():
+            definition = resolve(sm["Properties"]["DefinitionString"], refs, getatts)
+            json.loads(definition)  # fully resolved JSON, or fail here
+            machine_name = name if lid.startswith("BackupWorkflow") else lid
+            machines[lid] = refs[lid] = sfn.create_state_machine(
+                name=machine_name, definition=definition, roleArn=role)["stateMachineArn"]
+            del pending[lid]
     (arn,) = [a for lid, a in machines.items() if lid.startswith("BackupWorkflow")]
     (bucket_lid,) = [k for k in _of_type(template, "AWS::S3::Bucket") if k == "BackupBucket"]
     (table_lid,) = _of_type(template, "AWS::DynamoDB::Table")
     (topic_lid,) = _of_type(template, "AWS::SNS::Topic")
     return Deployment(template, arn, refs[bucket_lid], refs[table_lid], refs[topic_lid],
                       {lid: lid for lid in functions}, refs, machines)
+
+
+def _refs_in(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [value["Ref"]] if "Ref" in value else [r for v in value.values()
+                                                       for r in _refs_in(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in _refs_in(v)]
+    return []
 
 
 def _deploy_network(template: dict[str, Any], refs: dict[str, str],
@@ -300,6 +321,40 @@ def stop_all_and_join(timeout: float = 10.0) -> None:
         raise RuntimeError(f"{len(alive)} Step Functions interpreter thread(s) still running")
 
 
+# --------------------------------------------------------------------------- IAM seam
+_running = threading.local()  # who is making AWS calls in this thread
+
+
+@contextlib.contextmanager
+def _acting_as(principal: str) -> Iterator[None]:
+    previous = getattr(_running, "principal", None)
+    _running.principal = principal
+    try:
+        yield
+    finally:
+        _running.principal = previous
+
+
+def install_call_recorder(monkeypatch: Any) -> list[tuple[str, str]]:
+    """Record ``(principal, "service:Operation")`` for every botocore call made while an
+    in-process handler or task runs (in its own thread: multipart part uploads from worker
+    threads are the same PutObject permission as the upload they belong to)."""
+    import botocore.client
+
+    calls: list[tuple[str, str]] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def record(self: Any, operation_name: str, api_params: Any) -> Any:
+        principal = getattr(_running, "principal", None)
+        if principal is not None:
+            calls.append((principal,
+                          f"{self.meta.service_model.service_name}:{operation_name}"))
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+    return calls
+
+
 # --------------------------------------------------------------------------- Lambda seam
 class LambdaServiceFault(Exception):
     """Raise from a handler override to make the Invoke API itself fail, as Lambda does when
@@ -311,7 +366,7 @@ class LambdaServiceFault(Exception):
 
 
 class FakeContext:
-    def __init__(self, function_name: str) -> None:
+    def __init__(self, function_name: str, remaining_ms: int = 900_000) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = (f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:"
@@ -320,9 +375,10 @@ class FakeContext:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "test"
+        self.remaining_ms = remaining_ms
 
     def get_remaining_time_in_millis(self) -> int:
-        return 900_000
+        return self.remaining_ms
 
 
 @dataclass
@@ -334,6 +390,8 @@ class LambdaCalls:
     overrides: dict[str, Handler] = field(default_factory=dict)  # function name -> handler
     before_each: list[Callable[[], None]] = field(default_factory=list)
     container_overrides: dict[str, Callable[[], int]] = field(default_factory=dict)
+    # function name -> what the context reports as left of its timeout (a function near it)
+    remaining_ms: dict[str, int] = field(default_factory=dict)
 
     def called(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -376,10 +434,12 @@ def install_inprocess_lambda(monkeypatch: Any) -> LambdaCalls:
             hook()
         try:
             # As in Lambda, the environment is in place before the handler module loads.
-            with _environment(dict(fn.environment_vars or {})):
+            with _environment(dict(fn.environment_vars or {})), _acting_as(fn.function_name):
                 handler = (record.overrides.get(fn.function_name)
                            or _import_handler(fn.handler))
-                payload = json.dumps(handler(event, FakeContext(fn.function_name)))
+                context = FakeContext(fn.function_name,
+                                      record.remaining_ms.get(fn.function_name, 900_000))
+                payload = json.dumps(handler(event, context))
         except LambdaServiceFault as fault:
             error = JsonRESTError(fault.code, str(fault))
             error.code = fault.status
@@ -443,11 +503,12 @@ def _operation(service: str, action: str) -> Any:
 def _install_casing(monkeypatch: Any) -> None:
     """moto replaced the interpreter's ``_normalise_parameters``/``_normalise_response`` with
     no-ops; LocalStack upstream maps Step Functions casing to boto's through the botocore
-    operation shapes, with helpers moto still ships. Put that back for aws-sdk and ECS tasks
-    only (Lambda, DynamoDB, SNS and CloudWatch already share boto's casing)."""
+    operation shapes, with helpers moto still ships. Put that back for aws-sdk, ECS and Step
+    Functions tasks only (Lambda, DynamoDB, SNS and CloudWatch already share boto's casing)."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_aws_sdk,
         state_task_service_ecs,
+        state_task_service_sfn,
     )
 
     def parameters(self: Any, parameters: dict[str, Any], boto_service_name: str | None = None,
@@ -469,12 +530,28 @@ def _install_casing(monkeypatch: Any) -> None:
         monkeypatch.setattr(cls, "_normalise_parameters", parameters)
         monkeypatch.setattr(cls, "_normalise_response", response)
 
+    # Step Functions' own integration (the fleet's startExecution.sync:2): keep its own step
+    # (Input as JSON text), then the casing; ``Output`` comes back as AWS spells it.
+    sfn_cls = state_task_service_sfn.StateTaskServiceSfn
+    own = sfn_cls._normalise_parameters
+
+    def sfn_parameters(self: Any, parameters: dict[str, Any],
+                       boto_service_name: str | None = None,
+                       service_action_name: str | None = None) -> None:
+        own(self, parameters, boto_service_name, service_action_name)
+        parameters_casing(self, parameters, boto_service_name, service_action_name)
+
+    parameters_casing = parameters
+    monkeypatch.setattr(sfn_cls, "_normalise_parameters", sfn_parameters)
+    monkeypatch.setattr(sfn_cls, "_normalise_response", response)
+
 
 def _install_jsonpath_fix(monkeypatch: Any) -> None:
     """moto 5.2.5's ``extract_json`` wraps a match below an array index in a list (a moto-only
     change, getmoto/moto#7825): ``$.DbInstances[0].DbInstanceStatus`` gives ``["available"]``
     and a Choice on it never matches. On AWS only indefinite paths (wildcards, slices,
-    filters, ``..``) give arrays. ``extract_json`` is imported by name into several modules:
+    filters, ``..``) give arrays, empty when nothing matches (moto raises for a filter that
+    matches nothing). ``extract_json`` is imported by name into several modules:
     every binding is replaced."""
     import sys
 
@@ -488,8 +565,8 @@ def _install_jsonpath_fix(monkeypatch: Any) -> None:
 
     def extract_json(path: str, data: Any) -> Any:
         matches = parse(path).find(data)
-        if not matches:
-            if json_path._contains_slice_or_wildcard_array(path):
+        if not matches:  # an indefinite path (a filter too) that matches nothing: []
+            if json_path._contains_slice_or_wildcard_array(path) or indefinite.search(path):
                 return []
             raise json_path.NoSuchJsonPathError(json_path=path, data=data)
         if len(matches) > 1 or isinstance(matches[0].path, Index) or indefinite.search(path):
@@ -683,7 +760,7 @@ def install_inprocess_containers(monkeypatch: Any, record: LambdaCalls) -> None:
                 record.calls.append((f"container:{container['name']}", environment))
                 for hook in record.before_each:
                     hook()
-                with _environment(environment):
+                with _environment(environment), _acting_as(f"container:{container['name']}"):
                     code = _run_entry_point(record, container)
                 for running in task.containers:
                     running.exitCode = code

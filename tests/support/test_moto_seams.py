@@ -92,6 +92,69 @@ def test_seam_reports_a_raised_error_by_class_name(account: None,
     assert json.loads(execution.cause)["errorMessage"] == "database unreachable"
 
 
+def test_seam_tells_a_handler_how_much_time_its_function_has_left(
+        account: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = moto_sfn.install_inprocess_lambda(monkeypatch)
+    seen: list[int] = []
+    calls.overrides["echo"] = lambda event, context: seen.append(
+        context.get_remaining_time_in_millis())
+    calls.remaining_ms["echo"] = 61_000
+    _function()
+    client = boto3.client("lambda", region_name=REGION)
+    client.invoke(FunctionName="echo", Payload=b"{}")
+    del calls.remaining_ms["echo"]
+    client.invoke(FunctionName="echo", Payload=b"{}")
+    assert seen == [61_000, 900_000]
+
+
+def test_calls_a_handler_makes_are_recorded_by_who_made_them(
+        account: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = moto_sfn.install_inprocess_lambda(monkeypatch)
+    made = moto_sfn.install_call_recorder(monkeypatch)
+    s3 = boto3.client("s3", region_name=REGION)
+    calls.overrides["echo"] = lambda event, context: s3.list_buckets() and None
+    _function()
+    s3.list_buckets()  # the test itself: nobody's role
+    boto3.client("lambda", region_name=REGION).invoke(FunctionName="echo", Payload=b"{}")
+    assert made == [("echo", "s3:ListBuckets")]
+    # recorded at botocore's one entry for every API call, paginators included
+    import botocore.client
+
+    assert "_make_api_call" in vars(botocore.client.BaseClient)
+
+
+def test_a_nested_execution_reports_its_output_as_aws_does(
+        account: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    moto_sfn.install_service_fidelity(monkeypatch)
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    role = "arn:aws:iam::123456789012:role/r"
+    child = sfn.create_state_machine(name="child", roleArn=role, definition=json.dumps({
+        "StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {
+            "got.$": "$.item"}, "End": True}}}))["stateMachineArn"]
+    parent = sfn.create_state_machine(name="parent", roleArn=role, definition=json.dumps({
+        "StartAt": "T", "States": {"T": {
+            "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+            "Parameters": {"StateMachineArn": child, "Input.$": "$"},
+            "ResultSelector": {"got.$": "$.Output.got", "status.$": "$.Status"},
+            "End": True}}}))["stateMachineArn"]
+    execution = moto_sfn.run(parent, {"item": "quotepro"}, timeout=20)
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.output == {"got": "quotepro", "status": "SUCCEEDED"}
+
+
+def test_a_filter_that_matches_nothing_is_an_empty_list(account: None,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    moto_sfn.install_service_fidelity(monkeypatch)
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = sfn.create_state_machine(
+        name="f", roleArn="arn:aws:iam::123456789012:role/r", definition=json.dumps({
+            "StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {
+                "failed.$": "$.results[?(@.ok == false)].database"}, "End": True}}}))
+    execution = moto_sfn.run(machine["stateMachineArn"],
+                             {"results": [{"database": "a", "ok": True}]}, timeout=10)
+    assert execution.output == {"failed": []}
+
+
 def test_retry_sleeps_through_the_module_attribute_the_time_seam_replaces() -> None:
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 

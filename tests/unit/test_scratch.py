@@ -11,7 +11,6 @@ from moto import mock_aws
 
 from backstop import scratch
 from backstop.manifest import DONE, Manifest, Scope
-from backstop.restore import runner_for
 
 
 @pytest.fixture
@@ -66,12 +65,6 @@ def test_instance_names_sizes_and_versions():
     assert scratch.storage_gb(manifest(1024**3)) == 20
     assert scratch.storage_gb(manifest(50 * 1024**3)) == 150
     assert scratch.engine_version(manifest(1, "15.8 (Debian 15.8-1)")) == "15"
-
-
-def test_large_restores_go_to_a_container():
-    assert runner_for(manifest(2 * 1024**3), restore_mb_s=50) == "lambda"
-    assert runner_for(manifest(12 * 1024**3), restore_mb_s=500) == "container"  # /tmp
-    assert runner_for(manifest(8 * 1024**3), restore_mb_s=5) == "container"  # time
 
 
 def test_an_instance_rds_cannot_delete_yet_does_not_stop_the_sweep(rds, monkeypatch):

@@ -1,15 +1,19 @@
-"""The restore as a Fargate task, for backups the restore function cannot take.
+"""Backups and restores as Fargate tasks, for databases the functions cannot take.
 
-A restore function has at most 15 minutes and 10 GB of /tmp. ``backstop.restore.runner_for``
-decides from the manifest's plain dump size and the measured restore throughput; a restore
-that does not fit runs the same code (``python -m handlers.task``) in this task, with up to
-200 GB of ephemeral storage for the staged dump (a larger one is streamed into a single-job
-pg_restore) and hours of time. The image holds the library, its Python dependencies and the
-PostgreSQL client tools and gpg built exactly as the Lambda layer builds them; it is built by
-``cdk deploy`` (Docker), never during synth.
+A function has at most 15 minutes (and, for restores, 10 GB of /tmp). ``backstop.runners``
+decides per database from its measured history; a run that does not fit runs the same code
+(``python -m handlers.task``) in a task: the backup task streams like the function, with hours
+of time; the restore task has up to 200 GB of ephemeral storage for the staged dump (a larger
+one is streamed into a single-job pg_restore). Both use one image holding the library, its
+Python dependencies and the PostgreSQL client tools and gpg built exactly as the Lambda layer
+builds them; it is built by ``cdk deploy`` (Docker), never during synth. Each task has its own
+definition and role, so a backup task cannot read the verifier's key and a restore task cannot
+read a source database's secret unless granted.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import aws_cdk as cdk
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -27,17 +31,28 @@ CONTEXT = ["*", "!functions", "!layers", "!containers", "**/__pycache__", "**/*.
            "**/*.egg-info", "layers/python-deps/build"]
 
 
-class ContainerRunner(Construct):
-    """ECS cluster, task definition and container of the large-restore task."""
+class Sizes(Protocol):
+    @property
+    def cpu(self) -> int: ...
+    @property
+    def memory_mb(self) -> int: ...
+    @property
+    def ephemeral_storage_gb(self) -> int: ...
 
-    def __init__(self, scope: Construct, id_: str, *, config: BackstopConfig,
-                 placement: Placement, environment: dict[str, str]) -> None:
+
+class ContainerRunner(Construct):
+    """Task definition and container of one kind of task (``name``: Backup or Restore), on a
+    cluster shared by both."""
+
+    def __init__(self, scope: Construct, id_: str, *, config: BackstopConfig, name: str,
+                 sizes: Sizes, placement: Placement, environment: dict[str, str],
+                 cluster: ecs.ICluster | None = None) -> None:
         super().__init__(scope, id_)
         arm = config.architecture == "arm64"
-        sizes = config.restore.container
         self.placement = placement
-        self.cluster = ecs.Cluster(self, "Cluster", vpc=placement.vpc,
-                                   container_insights_v2=ecs.ContainerInsights.ENABLED)
+        self.cluster: ecs.ICluster = cluster or ecs.Cluster(
+            self, "Cluster", vpc=placement.vpc,
+            container_insights_v2=ecs.ContainerInsights.ENABLED)
         self.task_definition = ecs.FargateTaskDefinition(
             self, "Task", cpu=sizes.cpu, memory_limit_mib=sizes.memory_mb,
             ephemeral_storage_gib=sizes.ephemeral_storage_gb,
@@ -51,10 +66,11 @@ class ContainerRunner(Construct):
             platform=ecr_assets.Platform.LINUX_ARM64 if arm else ecr_assets.Platform.LINUX_AMD64,
             build_args={"PG_VERSION": config.postgres_version})
         self.container = self.task_definition.add_container(
-            "Restore", image=image, entry_point=ENTRY_POINT, essential=True,
+            name, image=image, entry_point=ENTRY_POINT, essential=True,
             environment={"POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                          "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                         # no X-Ray daemon beside the task: the restore logs, it does not trace
+                         # no X-Ray daemon beside the task: it logs, it does not trace
                          "POWERTOOLS_TRACE_DISABLED": "true", **environment},
-            logging=ecs.LogDrivers.aws_logs(stream_prefix="restore", log_group=self.log_group))
+            logging=ecs.LogDrivers.aws_logs(stream_prefix=name.lower(),
+                                            log_group=self.log_group))
         self.task_role = self.task_definition.task_role
