@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backstop.profiles import PROFILES
 from infra.backup_config import (
     BackupContainer,
     check_rpo,
@@ -77,6 +78,7 @@ class Database:
     # and required to return the same after every restore
     checks: Mapping[str, str] = field(default_factory=dict)
     runner: str = "auto"  # auto (from measured history), lambda or container
+    profile: str = "plain"  # what the source is: which schemas every backup of it leaves out
 
     @property
     def secret_is_arn(self) -> bool:
@@ -161,6 +163,9 @@ class BackstopConfig:
 
     def database_checks(self) -> dict[str, dict[str, str]]:
         return {db.name: dict(db.checks) for db in self.databases if db.checks}
+
+    def database_profiles(self) -> dict[str, str]:
+        return {db.name: db.profile for db in self.databases if db.profile != "plain"}
 
 
 # --------------------------------------------------------------------------- loading
@@ -286,8 +291,8 @@ def load_config(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Back
                                  "verification need subnets in at least two availability zones",
                                  "list private subnets of two zones (an RDS DB subnet group "
                                  "needs two)")
-    per_database = json.dumps([config.database_secrets(), config.database_checks()],
-                              separators=(",", ":"))
+    per_database = json.dumps([config.database_secrets(), config.database_checks(),
+                               config.database_profiles()], separators=(",", ":"))
     if len(per_database) > LAMBDA_ENV_BUDGET * 3 // 4:
         raise ConfigurationError("databases", "the databases' secrets and checks are too large "
                                  "for the Lambda environment (4 KB)",
@@ -306,15 +311,21 @@ def _databases(value: Any) -> tuple[Database, ...]:
         key = f"databases[{i}]"
         if not isinstance(item, dict):
             raise ConfigurationError(key, "is not an object", 'use {"name": ..., "secret": ...}')
-        extra = set(item) - {"name", "secret", "scope", "schedules", "checks", "runner"}
+        extra = set(item) - {"name", "secret", "scope", "schedules", "checks", "runner",
+                             "profile"}
         if extra:
             raise ConfigurationError(f"{key}.{sorted(extra)[0]}", "is not a database setting",
-                                     "use name, secret, scope, schedules, checks, runner")
+                                     "use name, secret, scope, schedules, checks, runner, "
+                                     "profile")
         runner = item.get("runner", "auto")
         if runner not in ("auto", "lambda", "container"):
             raise ConfigurationError(f"{key}.runner", f"{runner!r} is not a runner",
                                      "use auto (chosen from measured history), lambda or "
                                      "container")
+        profile = item.get("profile", "plain")
+        if profile not in PROFILES:
+            raise ConfigurationError(f"{key}.profile", f"{profile!r} is not a source profile",
+                                     f"use one of {', '.join(PROFILES)} (docs/supabase.md)")
         name = item.get("name")
         if not isinstance(name, str) or not _NAME.match(name):
             raise ConfigurationError(f"{key}.name", f"{name!r} is not a database name",
@@ -337,7 +348,7 @@ def _databases(value: Any) -> tuple[Database, ...]:
                                scope=_scope(f"{key}.scope", item.get("scope", {})),
                                schedules=tuple(dict.fromkeys(schedules)),
                                checks=_checks(f"{key}.checks", item.get("checks", {})),
-                               runner=runner))
+                               runner=runner, profile=profile))
     return tuple(result)
 
 

@@ -86,6 +86,7 @@ class BackstopStack(cdk.Stack):
             "BACKUP_LOCATION": location,
             "DATABASE_SECRETS": json.dumps(config.database_secrets(), separators=(",", ":")),
             "DATABASE_CHECKS": json.dumps(config.database_checks(), separators=(",", ":")),
+            "DATABASE_PROFILES": json.dumps(config.database_profiles(), separators=(",", ":")),
             "RECIPIENT_KEY_PARAMETERS": recipients.names()}
         backup_fn = functions.function(
             "Backup", handler="handlers.backup.handler",

@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from backstop import archive, pipeline, snapshot
+from backstop import archive, pipeline, profiles, snapshot
 from backstop import tables as tbl
 from backstop.connection import Connection
 from backstop.crypto import Keyring
@@ -151,7 +151,9 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
               "archive_version": ".".join(map(str, toc.toc.version)),
               "compression": pipeline.COMPRESSION, "plain_size": stored.plain_size,
               "entries": len(toc.toc.entries)},
-        sequences=toc.toc.sequence_values(), health=health, **recorded)
+        sequences=toc.toc.sequence_values(), health=health,
+        **{**recorded, "extensions": snapshot.archived_members(recorded["extensions"],
+                                                               toc.toc.entries)})
 
 
 def _past(deadline: float | None) -> bool:
@@ -186,15 +188,19 @@ def _dump_args(scope: Scope, coverage: snapshot.Coverage, filters: str, snapshot
     if scope.mode == "schema-only":
         args.append("--schema-only")
     args.append("--large-objects" if coverage.whole else "--no-large-objects")
+    args += [choice.name for choice in profiles.get(scope.profile).dump_options]
     return args
 
 
 @contextlib.contextmanager
 def _filter_file(scope: Scope, coverage: snapshot.Coverage) -> Iterator[str]:
-    """pg_dump's --filter file: the schemas in scope, the tables left out, and the tables
+    """pg_dump's --filter file: the schemas in scope by name when any is left out, with the
+    extensions that travel (profiles.py says why), the tables left out, and the tables
     whose definitions the archive holds without their rows (names never reach argv)."""
-    lines = [f"include schema {tbl.dump_pattern(s)}" for s in scope.schemas]
-    lines += [f"exclude schema {tbl.dump_pattern(s)}" for s in scope.exclude_schemas]
+    lines = []
+    if coverage.named:
+        lines += [f"include schema {tbl.dump_pattern(s)}" for s in coverage.schemas]
+        lines += [f"include extension {tbl.dump_pattern(e)}" for e in coverage.extensions]
     lines += [f"exclude table {t.dump_pattern()}" for t in coverage.excluded]
     lines += [f"exclude table_data {t.dump_pattern()}" for t in coverage.without_data()]
     with tempfile.NamedTemporaryFile("w", prefix="backstop-filter-", suffix=".txt") as handle:

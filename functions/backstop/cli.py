@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backstop import catalog, names, report_cli, restore
+from backstop import catalog, names, profiles, report_cli, restore
 from backstop.backup import FINGERPRINT_LIMIT, BackupRequest, run_backup
 from backstop.connection import Connection
 from backstop.errors import BackstopError, ConfigError, VerificationError
@@ -68,6 +68,9 @@ def parser() -> argparse.ArgumentParser:
                         help="only these schemas (repeat, or comma-separated)")
     backup.add_argument("--exclude-schema", action="append", default=[], metavar="NAME",
                         help="leave out these schemas entirely")
+    backup.add_argument("--profile", choices=tuple(profiles.PROFILES), default="plain",
+                        help="what the source is: plain (every schema) or supabase (what a "
+                             "Supabase project's owner means by the database; docs/supabase.md)")
     backup.add_argument("--retention", choices=RETENTION_CLASSES, default="manual")
     backup.add_argument("--reason", default="manual backup")
     backup.add_argument("--recipient-key", action="append", metavar="FILE",
@@ -202,7 +205,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         database=args.database or connection.dbname, retention=args.retention,
         reason=args.reason,
         scope=Scope(args.scope, split(args.table), split(args.exclude_table),
-                    split(args.schema), split(args.exclude_schema)),
+                    split(args.schema), split(args.exclude_schema), args.profile),
         checks=dict(named(check) for check in args.check))
     keys = read_keys(args.recipient_key, "BACKSTOP_RECIPIENT_KEYS", "recipient key")
     meter = Meter(enabled=not (args.quiet or args.json) and sys.stderr.isatty())
@@ -278,9 +281,12 @@ def show_report(result: dict[str, Any], as_json: bool) -> None:
     print(f"  tables matched   {report['tables_matched']} of {report['tables_checked']}")
     for line in report["problems"]:
         print(f"  PROBLEM          {line}")
-    for label, key in (("compared", "compared"), ("skipped", "skipped"), ("note", "notes")):
-        for line in report[key]:
-            print(f"  {label:16} {line}")
+    for line in report["compared"]:
+        print(f"  {'compared':16} {line}")
+    for skip in report["skipped"]:
+        print(f"  {'skipped':16} {skip['entry']}: {skip['reason']}")
+    for line in report["notes"]:
+        print(f"  {'note':16} {line}")
     print(f"  restore time     {report['restore_seconds']:.1f} s "
           f"({report['throughput_mb_s']:.1f} MB/s), checks {report['verify_seconds']:.1f} s")
     if result.get("pre_restore_backup"):

@@ -9,6 +9,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from backstop import profiles
 from backstop.errors import ConfigError, IntegrityError
 from backstop.tables import TableStats
 
@@ -32,10 +33,12 @@ class Scope:
     exclude_tables: tuple[str, ...] = ()
     schemas: tuple[str, ...] = ()
     exclude_schemas: tuple[str, ...] = ()
+    profile: str = "plain"  # what the source is (profiles.py): which schemas it leaves out
 
     def __post_init__(self) -> None:
         if self.mode not in SCOPE_MODES:
             raise ConfigError(f"scope {self.mode!r} is not one of {', '.join(SCOPE_MODES)}")
+        profiles.get(self.profile)
         if self.tables and self.exclude_tables:
             raise ConfigError("give either tables to include or tables to exclude, not both")
         if self.schemas and self.exclude_schemas:
@@ -48,7 +51,7 @@ class Scope:
         return self.mode == "full" and not self.tables
 
     def describe(self) -> str:
-        parts = [self.mode]
+        parts = [self.mode] + ([f"profile {self.profile}"] if self.profile != "plain" else [])
         for label, values in (("schemas", self.schemas), ("excluding schemas",
                               self.exclude_schemas), ("tables", self.tables),
                               ("excluding", self.exclude_tables)):

@@ -1,5 +1,4 @@
-"""Source profiles and restore rules: what a backup takes from a database, and which archive
-entries a plain PostgreSQL or RDS target cannot hold. Every choice carries its reason.
+"""Source profiles: what a backup takes from a database. Every choice carries its reason.
 
 A profile names the schemas a backup leaves out. `plain` leaves out nothing: every user
 schema. `supabase` backs up what a Supabase project's owner means by "my database": the
@@ -9,23 +8,23 @@ extensions manage; the list is the one `supabase db dump` leaves out of a schema
 `InternalSchemas` in the Supabase CLI's apps/cli-go/pkg/migration/dump.go, minus `auth` and
 `storage`, which its data dump (same file, `excludedSchemas`) includes to move a project.
 
-Dumping the kept schemas by name (pg_dump --schema) rather than excluding the others matters:
-with only --exclude-schema, pg_dump still writes every extension, every event trigger, every
-publication and the grants on extension objects inside the excluded schemas (observed with
-pg_dump 18 on the Supabase-like test database); with --schema it writes none of them, and
---extension brings back the extensions that travel (`travelling_extensions`).
+A backup that leaves out any schema (a profile's, --schema, --exclude-schema) names the kept
+schemas to pg_dump (`include schema`) rather than the others (`exclude schema`): with only
+exclusions, pg_dump still writes every extension, every event trigger, every publication and
+the grants on extension objects inside the excluded schemas (observed with pg_dump 18 on the
+Supabase-like test database), and the archive then creates objects in schemas it does not
+hold. Named schemas bring none of them; `include extension` brings back the extensions that
+travel (`travelling_extensions`). Event triggers and publications belong to the whole
+database: only a backup of every schema holds them.
 
-The restore rules are for a target that is plain PostgreSQL or RDS, restored into by a role
-that is not a superuser (RDS's master user). Each was observed with stock pg_restore on the
-Supabase-like test database (tests/supabase/test_restore_rules.py repeats the experiment).
+Which archive entries a target cannot hold is the restore rules' business (rules.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Collection, Mapping
-from typing import Protocol
+from collections.abc import Collection, Mapping
 
 from backstop.errors import ConfigError
 
@@ -44,10 +43,15 @@ class Profile:
     dump_options: tuple[Choice, ...] = ()
     # Left out of a data-only restore into a new Supabase project, which has its own rows.
     new_project_skip_tables: tuple[Choice, ...] = ()
+    # Left-out schemas whose extensions still travel: CREATE EXTENSION makes their objects.
+    extension_schemas: tuple[str, ...] = ()
+
+    def exclusion(self, schema: str) -> Choice | None:
+        """The choice that leaves `schema` out (patterns use pg_dump's `*`), if any."""
+        return next((c for c in self.exclude_schemas if _matches(c.name, schema)), None)
 
     def excluded(self, schema: str) -> bool:
-        """Whether `schema` is left out (patterns use pg_dump's `*`)."""
-        return any(_matches(choice.name, schema) for choice in self.exclude_schemas)
+        return self.exclusion(schema) is not None
 
 
 def _matches(pattern: str, name: str) -> bool:
@@ -111,6 +115,7 @@ SUPABASE = Profile(
         Choice("auth.schema_migrations", "the new project's GoTrue records its own migrations"),
         Choice("storage.migrations", "the new project's Storage records its own migrations"),
     ),
+    extension_schemas=("extensions",),
 )
 
 PLAIN = Profile(name="plain", description="every user schema, nothing left out")
@@ -130,147 +135,75 @@ def kept_schemas(profile: Profile, schemas: Collection[str]) -> list[str]:
 
 
 # Each extension's member objects, read in the backup's snapshot: `schema.name` for relations,
-# functions and types, the bare name for a schema the extension created.
+# functions and types, the bare name for a schema the extension created. Built-in extensions
+# (plpgsql) are every database's own: pg_dump never writes them, nor does Backstop.
 EXTENSION_MEMBERS = """
 SELECT e.extname,
        array_agg(DISTINCT CASE WHEN s.nspname IS NOT NULL THEN s.nspname
                           ELSE n.nspname || '.' || coalesce(c.relname, p.proname, t.typname) END)
-FROM pg_extension e
-JOIN pg_depend d ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid
-                AND d.deptype = 'e'
-LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
-LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
-LEFT JOIN pg_type t ON d.classid = 'pg_type'::regclass AND t.oid = d.objid
-LEFT JOIN pg_namespace s ON d.classid = 'pg_namespace'::regclass AND s.oid = d.objid
-LEFT JOIN pg_namespace n ON n.oid = coalesce(c.relnamespace, p.pronamespace, t.typnamespace)
-WHERE s.nspname IS NOT NULL OR n.nspname IS NOT NULL
+FROM pg_catalog.pg_extension e
+JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+                           AND d.refobjid = e.oid AND d.deptype = 'e'
+LEFT JOIN pg_catalog.pg_class c ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                               AND c.oid = d.objid
+LEFT JOIN pg_catalog.pg_proc p ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                              AND p.oid = d.objid
+LEFT JOIN pg_catalog.pg_type t ON d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
+                              AND t.oid = d.objid
+LEFT JOIN pg_catalog.pg_namespace s
+       ON d.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND s.oid = d.objid
+LEFT JOIN pg_catalog.pg_namespace n
+       ON n.oid = coalesce(c.relnamespace, p.pronamespace, t.typnamespace)
+WHERE (s.nspname IS NOT NULL OR n.nspname IS NOT NULL) AND e.oid >= 16384
 GROUP BY e.extname
+"""
+# Which tables in scope use each extension: a column of one of its types (or an array of
+# one), or an index, default, constraint, trigger, policy or rule that depends on one of its
+# objects. A target without the extension cannot hold such a table.
+EXTENSION_TABLES = """
+WITH member AS (
+  SELECT e.extname, d.classid, d.objid FROM pg_catalog.pg_extension e
+  JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+                             AND d.refobjid = e.oid AND d.deptype = 'e'
+  UNION ALL
+  SELECT e.extname, d.classid, t.typarray FROM pg_catalog.pg_extension e
+  JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+                             AND d.refobjid = e.oid AND d.deptype = 'e'
+  JOIN pg_catalog.pg_type t ON d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
+                           AND t.oid = d.objid AND t.typarray <> 0
+)
+SELECT DISTINCT m.extname, n.nspname, c.relname
+FROM member m
+JOIN pg_catalog.pg_depend u ON u.refclassid = m.classid AND u.refobjid = m.objid
+JOIN pg_catalog.pg_class c ON c.oid = CASE u.classid
+  WHEN 'pg_catalog.pg_class'::pg_catalog.regclass THEN coalesce(
+    (SELECT x.indrelid FROM pg_catalog.pg_index x WHERE x.indexrelid = u.objid), u.objid)
+  WHEN 'pg_catalog.pg_attrdef'::pg_catalog.regclass THEN
+    (SELECT a.adrelid FROM pg_catalog.pg_attrdef a WHERE a.oid = u.objid)
+  WHEN 'pg_catalog.pg_constraint'::pg_catalog.regclass THEN
+    (SELECT k.conrelid FROM pg_catalog.pg_constraint k WHERE k.oid = u.objid)
+  WHEN 'pg_catalog.pg_trigger'::pg_catalog.regclass THEN
+    (SELECT g.tgrelid FROM pg_catalog.pg_trigger g WHERE g.oid = u.objid)
+  WHEN 'pg_catalog.pg_policy'::pg_catalog.regclass THEN
+    (SELECT p.polrelid FROM pg_catalog.pg_policy p WHERE p.oid = u.objid)
+  WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN
+    (SELECT w.ev_class FROM pg_catalog.pg_rewrite w WHERE w.oid = u.objid)
+  END
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'f') AND n.nspname = ANY(%s) AND u.deptype <> 'e'
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                    AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2, 3
 """
 
 
-def travelling_extensions(profile: Profile, members: Mapping[str, Collection[str]]) -> list[str]:
-    """Extensions a backup takes: those with every member object in a kept schema, in
-    `extensions` (Supabase's home for them) or in pg_catalog. pg_net, pg_graphql, pgsodium
-    and supabase_vault keep their objects in left-out schemas: they stay behind."""
-    home = {"extensions", "pg_catalog"}
+def travelling_extensions(profile: Profile, kept: Collection[str],
+                          members: Mapping[str, Collection[str]]) -> list[str]:
+    """Extensions a backup of the `kept` schemas takes: those with every member object in a
+    kept schema, in pg_catalog or in a schema the profile keeps extensions in (Supabase's
+    `extensions`, which the restore creates). pg_net, pg_graphql, pgsodium and
+    supabase_vault keep their objects in left-out schemas: they stay behind."""
+    home = {"pg_catalog", *kept, *profile.extension_schemas}
     return sorted(name for name, objects in members.items()
-                  if all((schema := o.split(".", 1)[0]) in home or not profile.excluded(schema)
-                         for o in objects))
-
-
-# ------------------------------------------------------------------------------ restore rules
-class Entry(Protocol):
-    """One archive TOC entry, as `pg_restore --list` names it, and its SQL when known."""
-
-    @property
-    def desc(self) -> str: ...
-    @property
-    def namespace(self) -> str: ...
-    @property
-    def tag(self) -> str: ...
-    @property
-    def owner(self) -> str: ...
-    @property
-    def definition(self) -> str: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class Facts:
-    """What the rules need to know about the backup and the target."""
-
-    superuser: bool  # the restoring role
-    available_extensions: frozenset[str]  # offered by the target server
-    # roles whose default privileges the restoring role may set (its own, those it has the
-    # privileges of, those the restore created and granted to it)
-    default_privilege_roles: frozenset[str]
-    foreign_extensions: frozenset[str] = frozenset()  # on the target, owned by another role
-    label_providers: frozenset[str] = frozenset()  # loaded on the target (none on RDS)
-    existing_schemas: frozenset[str] = frozenset()  # in the target database before the restore
-    # schemas whose objects the target will hold: the archive's and the target's own
-    schemas: frozenset[str] = frozenset()
-    # from the source (EXTENSION_MEMBERS): extension -> its member objects
-    extension_members: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass(frozen=True)
-class Rule:
-    name: str
-    kinds: tuple[str, ...]  # the entries' desc
-    reason: str
-    applies: Callable[[Entry, Facts], bool]
-
-
-def _extension_of(entry: Entry) -> str:
-    return entry.tag.removeprefix("EXTENSION ").strip('"')
-
-
-def _object_of(entry: Entry) -> str:
-    """`schema.name` of the object an entry creates or grants on, or a schema's name."""
-    name = entry.tag.split(" ", 1)[-1] if entry.desc in ("ACL", "COMMENT") else entry.tag
-    name = name.split("(", 1)[0].strip('"')
-    return name if entry.namespace == "-" else f"{entry.namespace}.{name}"
-
-
-def _lacking_extension_object(entry: Entry, facts: Facts) -> bool:
-    if entry.namespace == "-" and (entry.desc == "EXTENSION" or entry.tag.startswith(
-            "EXTENSION ")):
-        return _extension_of(entry) not in facts.available_extensions
-    return any(_object_of(entry) in members for ext, members in facts.extension_members.items()
-               if ext not in facts.available_extensions)
-
-
-def _publishes_everything(entry: Entry, facts: Facts) -> bool:
-    return not facts.superuser and (
-        entry.desc == "PUBLICATION TABLES IN SCHEMA"
-        or re.search(r"\bFOR (ALL TABLES|TABLES IN SCHEMA)\b", entry.definition) is not None)
-
-
-def _unloaded_label_provider(entry: Entry, facts: Facts) -> bool:
-    provider = re.search(r"SECURITY LABEL FOR (\S+)", entry.definition)
-    return provider is None or provider.group(1).strip('"') not in facts.label_providers
-
-
-def _function_schema_missing(entry: Entry, facts: Facts) -> bool:
-    called = re.search(r'EXECUTE (?:FUNCTION|PROCEDURE) ("(?:[^"]|"")+"|\w+)\.', entry.definition)
-    return called is not None and called.group(1).strip('"') not in facts.schemas
-
-
-RULES: tuple[Rule, ...] = (
-    Rule("existing-schema", ("SCHEMA",),
-         "the target database has it already (every database has `public`; pg_dump writes "
-         "CREATE SCHEMA public when the schema is named)",
-         lambda entry, facts: entry.tag in facts.existing_schemas
-         and "CREATE SCHEMA" in entry.definition),
-    Rule("event-trigger", ("EVENT TRIGGER",),
-         "only a superuser may create an event trigger (RDS's master user is not one); "
-         "Supabase's react to DDL for PostgREST, pg_graphql, pg_net and pg_cron",
-         lambda entry, facts: not facts.superuser),
-    Rule("publication", ("PUBLICATION", "PUBLICATION TABLES IN SCHEMA"),
-         "only a superuser may publish all tables or a whole schema",
-         _publishes_everything),
-    Rule("security-label", ("SECURITY LABEL",),
-         "its label provider (pgsodium, sepgsql) is not loaded on the target",
-         _unloaded_label_provider),
-    Rule("extension-missing", ("EXTENSION", "COMMENT", "ACL", "TABLE DATA"),
-         "belongs to an extension the target does not offer",
-         _lacking_extension_object),
-    Rule("extension-not-owned", ("COMMENT",),
-         "the extension already exists on the target, owned by another role: only its owner "
-         "may comment on it",
-         lambda entry, facts: not facts.superuser and entry.tag.startswith("EXTENSION ")
-         and _extension_of(entry) in facts.foreign_extensions),
-    Rule("default-privileges", ("DEFAULT ACL",),
-         "sets default privileges for a role the restoring role is not a member of",
-         lambda entry, facts: not facts.superuser
-         and entry.owner not in facts.default_privilege_roles),
-    Rule("trigger-function-missing", ("TRIGGER",),
-         "calls a function in a schema neither the backup nor the target has (a Supabase "
-         "Database Webhook calls supabase_functions.http_request)",
-         _function_schema_missing),
-)
-
-
-def skipped(entry: Entry, facts: Facts) -> Rule | None:
-    """The rule by which the target cannot hold `entry`, or None when it can."""
-    return next((rule for rule in RULES
-                 if entry.desc in rule.kinds and rule.applies(entry, facts)), None)
+                  if all(o.split(".", 1)[0] in home for o in objects))

@@ -21,7 +21,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -35,9 +35,11 @@ from backstop import (
     catalog,
     pgrestore,
     reload,
+    rules,
     selection,
     signature,
     snapshot,
+    targets,
     verify,
 )
 from backstop import tables as tbl
@@ -240,8 +242,9 @@ class _Restore:
                 raise ConfigError(f"backup {manifest.id} holds no rows of {', '.join(lacking)} "
                                   f"(it holds rows of {_listing(holding)}); choose a backup "
                                   "that does, or --mode schema-only")
-        self.skipped: list[str] = []
+        self.skipped: list[dict[str, str]] = []  # {"entry", "reason"}
         self.notes: list[str] = []
+        self.created_roles: list[str] = []
 
     def run(self, private_key: str, recipient_keys: Sequence[str],
             staging: Path | None) -> Outcome:
@@ -256,10 +259,17 @@ class _Restore:
                                   f"before restoring {self.manifest.id} into "
                                   f"{self.target.dbname}"),
                     connection=self.target, store=self.store, recipient_keys=recipient_keys).id
+            with self.target.connect(autocommit=True) as conn:
+                skips, notes = targets.prepare(
+                    conn, self.manifest, selection.Archive(fetched.toc), self.created_roles,
+                    definitions=self.mode != "data-only", occupied=occupied)
+            self.notes += notes
             try:
-                scope = self._restore(fetched, occupied, present, private_key)
+                scope = self._restore(fetched, occupied, present, private_key, skips)
             except DumpError as exc:
                 raise DumpError(self._state(exc, occupied, pre_restore)) from None
+            self.skipped += skips.report()
+            scope = self._without_skipped(scope, skips)
             restored = time.monotonic()
             with self.target.connect() as conn:
                 comparison = verify.compare(conn, self.manifest, scope)
@@ -301,13 +311,9 @@ class _Restore:
             raise ConfigError(
                 f"backup {self.manifest.id} comes from PostgreSQL {source_major}; target "
                 f"{self.target.describe()} runs {major}: restore into {source_major} or newer")
-        available = {name for (name,) in conn.execute(
-            "SELECT name FROM pg_catalog.pg_available_extensions").fetchall()}
-        lacking = sorted(set(self.manifest.extensions) - available)
-        if lacking:
-            raise SourceError(f"target {self.target.describe()} lacks extension(s) "
-                              f"{', '.join(lacking)} that backup {self.manifest.id} needs; "
-                              "install them on the server (pgvector: the 'vector' extension)")
+        targets.check_extensions(
+            conn, self.manifest, {t.qualified for t in self.tree} or set(self.manifest.relations)
+            or {t.table.qualified for t in self.manifest.tables}, self.target.describe())
         in_target = {r.table for r in tbl.relations(conn, tbl.schemas(conn))
                      if r.kind in ("r", "p")}
         occupied = bool(in_target)
@@ -337,7 +343,8 @@ class _Restore:
         recorded = self.manifest.schema
         with conn.transaction():
             snapshot.pin(conn)
-            actual = signature.collect(conn, sorted({t.schema for t in kept}))
+            actual = signature.collect(conn, sorted({t.schema for t in kept}),
+                                       not_of=signature.not_of(recorded))
         expected = signature.belonging_to(recorded["objects"], kept, kind="column ")
         found = signature.belonging_to(actual, kept, kind="column ")
         differ = signature.differences(expected, found, set(expected) | set(found),
@@ -365,16 +372,23 @@ class _Restore:
         if missing:
             self.notes.append(f"created role(s) {', '.join(missing)} (NOLOGIN, no password): "
                               "the backup's privileges and policies name them")
+        self.created_roles = missing
+        self.notes += targets.grant_memberships(conn, self.manifest, missing)
+
+    def _without_skipped(self, scope: verify.Scope, skips: rules.Skips) -> verify.Scope:
+        """Verification does not expect what the rules left out; the report names it."""
+        objects, tables = skips.left_out(self.manifest.schema.get("objects", {}))
+        return dataclasses.replace(scope, left_out=objects, left_out_tables=tables)
 
     def _restore(self, fetched: Fetched, occupied: bool, present: set[tbl.Table],
-                 private_key: str) -> verify.Scope:
-        entries = selection.Archive(fetched.toc)
+                 private_key: str, skips: rules.Skips) -> verify.Scope:
+        entries = skips.archive
         old = self._major() < SCRIPT_ONLY_BEFORE
 
         def feed(pipe: IO[bytes]) -> None:
             _decrypt(self.store, self.manifest, private_key, pipe)
 
-        run = _Runner(self.target, fetched.path, feed, self.request.jobs, old)
+        run = _Runner(self.target, fetched.path, feed, self.request.jobs, old, skips.keep)
         lo_oids = tuple(entries.large_object_oids())
         partitions = backup_catalog(self.manifest).partitions
         if self.mode in ("full", "schema-only") and self.chosen is None:
@@ -392,7 +406,7 @@ class _Restore:
             selected = entries.select(chosen, partitions=partitions,
                                       with_data=self.mode == "tables", with_schema=True,
                                       prerequisites=True)
-            self.skipped += [f"{e.desc} {e.namespace}.{e.tag}: links to a table not restored"
+            self.skipped += [{"entry": rules.name(e), "reason": "links to a table not restored"}
                              for e in selected.links if e.desc != "FK CONSTRAINT"
                              or entries.foreign_key_ends(e)[0] in chosen]
             run.whole(selected.entries, clean=False)
@@ -411,9 +425,9 @@ class _Restore:
             constrained, referenced = (entries.foreign_key_ends(entry)
                                        if entry.desc == "FK CONSTRAINT" else (None, None))
             if constrained in held and referenced not in held:
-                self.skipped.append(f"FK CONSTRAINT {entry.namespace}.{entry.tag}: references "
-                                    f"{referenced and referenced.qualified}, whose rows this "
-                                    "backup does not hold")
+                self.skipped.append({"entry": rules.name(entry), "reason": (
+                    f"references {referenced and referenced.qualified}, whose rows this backup "
+                    "does not hold")})
             else:
                 kept.append(entry)
         return kept
@@ -460,9 +474,9 @@ class _Restore:
                 if ends[1] in reachable:
                     usable.append(link)
                 else:
-                    self.skipped.append(f"FK CONSTRAINT {link.namespace}.{link.tag}: "
-                                        f"references {ends[1] and ends[1].qualified}, which is "
-                                        "neither restored nor in the target")
+                    self.skipped.append({"entry": rules.name(link), "reason": (
+                        f"references {ends[1] and ends[1].qualified}, which is neither "
+                        "restored nor in the target")})
             plan = reload.plan(conn, kept, emptied=[t for t in kept if t in (self.chosen or [])],
                                guarded=guarded, links=usable)
         data = [e for e in refilled.entries if selection.is_data(e)]
@@ -486,11 +500,14 @@ class _Runner:
     """Runs a selection: straight into an empty database, or as one transaction."""
 
     def __init__(self, target: Connection, dump: Path | None, feed: pgrestore.Feed, jobs: int,
-                 old_server: bool) -> None:
+                 old_server: bool,
+                 keep: Callable[[Sequence[archive.Entry]], list[archive.Entry]]) -> None:
         self.target, self.dump, self.feed, self.jobs = target, dump, feed, jobs
         self.old_server = old_server
+        self.keep = keep  # drops what the target cannot hold (rules.Skips)
 
     def whole(self, entries: Sequence[archive.Entry], *, clean: bool) -> None:
+        entries = self.keep(entries)
         if clean or self.old_server:
             self.script(entries, clean=clean)
         else:
@@ -499,6 +516,7 @@ class _Runner:
 
     def script(self, entries: Sequence[archive.Entry], *, preamble: str = "",
                postamble: str = "", clean: bool = False) -> None:
+        entries = self.keep(entries)
         pgrestore.scripted(self.target, entries, dump=self.dump, feed=self.feed,
                            preamble=preamble, postamble=postamble, clean=clean,
                            old_server=self.old_server)

@@ -3,7 +3,10 @@ digest per object, so a restore can be proved to bring back the schema exactly.
 
 Each object is described by names, never OIDs: deparsed definitions (pg_get_*def), types as
 text, privileges as (grantee, privilege) pairs with the owner's own left out (restores run
-with --no-owner, so owners differ by design), comments. The queries run with search_path
+with --no-owner, so owners differ by design), comments. The privileges of the role that took
+the backup are left out too (version 2): restored as that same role, as `backstop verify`
+does on the source's server, the objects become its own, and what the source granted it
+merges into its ownership. The queries run with search_path
 pinned to pg_catalog so every name they print is schema-qualified. Objects that belong to an
 extension are the extension's, not the backup's, and are left out.
 
@@ -21,7 +24,7 @@ import psycopg
 
 from backstop.tables import Table
 
-VERSION = 1
+VERSION = 2  # 1: every privilege but the owner's
 KINDS = ("schema", "table", "view", "materialized view", "column", "constraint", "index",
          "trigger", "policy", "rule", "sequence", "function", "type")
 
@@ -34,7 +37,8 @@ def _acl(acl: str, owner: str, kind: str) -> str:
             f" ORDER BY coalesce(r.rolname, 'PUBLIC'), a.privilege_type)"
             f" FROM pg_catalog.aclexplode(coalesce({acl}, pg_catalog.acldefault('{kind}', "
             f"{owner}))) a LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee"
-            f" WHERE a.grantee <> {owner})")
+            f" WHERE a.grantee <> {owner}"
+            f" AND coalesce(r.rolname, '') <> ALL(%(not_of)s::pg_catalog.text[]))")
 
 
 def _not_extension_member(catalog: str, oid: str) -> str:
@@ -224,14 +228,15 @@ QUERIES = {
 }
 
 
-def collect(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> dict[str, dict[str, Any]]:
+def collect(conn: psycopg.Connection[Any], schemas: Sequence[str], *,
+            not_of: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
     """`kind identity` -> {"digest", "table": the table it belongs to or None, for views
-    "portable", for foreign keys "references"}, for every object in `schemas`. Run with
-    search_path pinned to pg_catalog."""
+    "portable", for foreign keys "references"}, for every object in `schemas`, privileges of
+    the `not_of` roles left out. Run with search_path pinned to pg_catalog."""
     objects: dict[str, dict[str, Any]] = {}
     for query in QUERIES.values():
         for kind, identity, table, description, *extra in conn.execute(
-                query, {"schemas": list(schemas)}).fetchall():
+                query, {"schemas": list(schemas), "not_of": list(not_of)}).fetchall():
             item = {"digest": _digest(description), "table": table}
             portable, references = [*extra, None, None][:2]
             if portable is not None:
@@ -240,6 +245,11 @@ def collect(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> dict[str, 
                 item["references"] = references
             objects[f"{kind} {identity}"] = item
     return objects
+
+
+def not_of(recorded: dict[str, Any]) -> list[str]:
+    """The roles a recorded signature left the privileges of out (besides owners)."""
+    return [recorded["role"]] if recorded.get("role") else []
 
 
 def belonging_to(objects: dict[str, dict[str, Any]], tables: Collection[Table] | None, *,

@@ -10,14 +10,14 @@ one piece of code and compared value for value. Callers run them inside a transa
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
 
-from backstop import signature
+from backstop import archive, profiles, rules, signature
 from backstop import tables as tbl
-from backstop.errors import NotFoundError
+from backstop.errors import ConfigError, NotFoundError
 from backstop.manifest import Scope
 
 LARGE_OBJECTS = """
@@ -36,7 +36,8 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'm' AND n.nspname = ANY(%s) ORDER BY 1, 2
 """
 # Roles named by the objects in scope: grantees of their privileges (not their owners: a
-# restore runs --no-owner) and roles of policies.
+# restore runs --no-owner), roles of policies, and the roles whose default privileges the
+# archive sets (a restore must create them to set those); with the roles each is a member of.
 ROLES = """
 WITH named(oid) AS (
   SELECT a.grantee FROM pg_catalog.pg_class c
@@ -64,13 +65,22 @@ WITH named(oid) AS (
     WHERE n.nspname = ANY(%(schemas)s)
   UNION SELECT a.grantee FROM pg_catalog.pg_largeobject_metadata m,
     pg_catalog.aclexplode(m.lomacl) a WHERE a.grantee <> m.lomowner
+  UNION SELECT d.defaclrole FROM pg_catalog.pg_default_acl d
+    LEFT JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace
+    WHERE d.defaclnamespace = 0 OR n.nspname = ANY(%(schemas)s)
+  UNION SELECT a.grantee FROM pg_catalog.pg_default_acl d
+    LEFT JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace,
+    pg_catalog.aclexplode(d.defaclacl) a
+    WHERE d.defaclnamespace = 0 OR n.nspname = ANY(%(schemas)s)
 )
 SELECT r.rolname, r.rolcanlogin, r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb,
-       r.rolreplication, r.rolbypassrls
+       r.rolreplication, r.rolbypassrls,
+       ARRAY(SELECT g.rolname FROM pg_catalog.pg_auth_members a
+             JOIN pg_catalog.pg_roles g ON g.oid = a.roleid WHERE a.member = r.oid ORDER BY 1)
 FROM pg_catalog.pg_roles r WHERE r.oid IN (SELECT oid FROM named) ORDER BY 1
 """
 ROLE_FIELDS = ("name", "login", "superuser", "inherit", "createrole", "createdb",
-               "replication", "bypassrls")
+               "replication", "bypassrls", "member_of")
 
 
 def pin(conn: psycopg.Connection[Any]) -> None:
@@ -87,6 +97,9 @@ class Coverage:
     data: list[tbl.Relation]  # physical tables whose rows the archive holds
     excluded: list[tbl.Table]  # left out entirely (definition and rows)
     whole: bool  # every row in scope, large objects and materialized views included
+    named: bool  # some schema is left out: pg_dump is given the kept ones by name
+    extensions: list[str]  # the extensions the archive creates
+    members: dict[str, list[str]]  # every extension's member objects (profiles.py)
 
     @property
     def catalog(self) -> tbl.Catalog:
@@ -109,8 +122,20 @@ def cover(conn: psycopg.Connection[Any], scope: Scope) -> Coverage:
     if unknown:
         raise NotFoundError(f"schema {', '.join(map(repr, unknown))} is not in database "
                             f"{conn.info.dbname} (it has {', '.join(present)})")
+    profile = profiles.get(scope.profile)
+    for schema in scope.schemas:
+        if (choice := profile.exclusion(schema)) is not None:
+            raise ConfigError(f"profile {profile.name} leaves out schema {schema} "
+                              f"({choice.reason}); back it up with --profile plain")
     in_schemas = [s for s in present if (not scope.schemas or s in scope.schemas)
-                  and s not in scope.exclude_schemas]
+                  and s not in scope.exclude_schemas and not profile.excluded(s)]
+    if not in_schemas:
+        raise ConfigError(f"the scope leaves no schema of database {conn.info.dbname} to back "
+                          "up; check --schema and --exclude-schema")
+    named = in_schemas != present
+    members = {n: sorted(m) for n, m in conn.execute(profiles.EXTENSION_MEMBERS).fetchall()}
+    extensions = (profiles.travelling_extensions(profile, in_schemas, members) if named
+                  else sorted(members))
     found = tbl.relations(conn, in_schemas)
     catalog = tbl.Catalog.of(found)
     where = f"database {conn.info.dbname}"
@@ -125,13 +150,16 @@ def cover(conn: psycopg.Connection[Any], scope: Scope) -> Coverage:
     else:
         data = physical
     whole = scope.mode != "schema-only" and not scope.tables
-    return Coverage(in_schemas, found, data, excluded, whole=whole)
+    return Coverage(in_schemas, found, data, excluded, whole=whole, named=named,
+                    extensions=extensions, members=members)
 
 
 def record(conn: psycopg.Connection[Any], coverage: Coverage,
            fingerprint_limit: int) -> dict[str, Any]:
     """The manifest's record of the database in the current snapshot."""
     pin(conn)
+    role = conn.execute("SELECT current_user").fetchone()
+    assert role is not None
     return {
         "tables": tuple(tbl.measure(conn, coverage.data, fingerprint_limit)),
         "relations": {r.table.qualified: {"kind": r.kind, "partition_of": r.partition_of
@@ -140,10 +168,10 @@ def record(conn: psycopg.Connection[Any], coverage: Coverage,
         "matviews": matviews(conn, coverage.schemas, restorable=coverage.whole),
         "large_objects": large_objects(conn) if coverage.whole else None,
         "schema": {"version": signature.VERSION, "major": conn.info.server_version // 10000,
-                   "schemas": coverage.schemas,
-                   "objects": signature.collect(conn, coverage.schemas)},
+                   "schemas": coverage.schemas, "role": role[0],
+                   "objects": signature.collect(conn, coverage.schemas, not_of=[role[0]])},
         "roles": roles(conn, coverage.schemas),
-        "extensions": extensions(conn),
+        "extensions": extensions(conn, coverage),
     }
 
 
@@ -166,6 +194,26 @@ def roles(conn: psycopg.Connection[Any], in_schemas: Sequence[str]) -> list[dict
             for row in conn.execute(ROLES, {"schemas": list(in_schemas)}).fetchall()]
 
 
-def extensions(conn: psycopg.Connection[Any]) -> dict[str, dict[str, str]]:
-    return {name: {"version": version, "schema": schema}
-            for name, version, schema in conn.execute(EXTENSIONS).fetchall()}
+def extensions(conn: psycopg.Connection[Any], coverage: Coverage) -> dict[str, dict[str, Any]]:
+    """The extensions the archive creates and those its tables use (which a target must
+    offer), each with its schema, the tables that use it and its member objects (which the
+    backup trims to those the archive names: `archived_members`)."""
+    in_scope = {r.table for r in coverage.relations}
+    users: dict[str, list[str]] = {}
+    for name, schema, table in conn.execute(profiles.EXTENSION_TABLES,
+                                            [coverage.schemas]).fetchall():
+        if tbl.Table(schema, table) in in_scope:
+            users.setdefault(name, []).append(tbl.Table(schema, table).qualified)
+    wanted = set(coverage.extensions) | set(users)
+    return {name: {"version": version, "schema": schema, "tables": users.get(name, []),
+                   "members": coverage.members.get(name, [])}
+            for name, version, schema in conn.execute(EXTENSIONS).fetchall() if name in wanted}
+
+
+def archived_members(extensions: dict[str, dict[str, Any]], entries: Iterable[archive.Entry]
+                     ) -> dict[str, dict[str, Any]]:
+    """`extensions` with each one's members trimmed to those the archive names."""
+    named = rules.archived_members({n: e["members"] for n, e in extensions.items()}, entries)
+    return {n: {**{k: v for k, v in e.items() if k != "members"},
+                **({"members": named[n]} if n in named else {})}
+            for n, e in extensions.items()}

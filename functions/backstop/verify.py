@@ -69,6 +69,10 @@ class Scope:
     schema: bool = True
     large_object_oids: tuple[int, ...] | None = None  # None: every large object there is
     whole_database: bool = True  # the target should hold nothing the backup does not
+    # what the restore left out on purpose (restore rules), named in the report's `skipped`:
+    # schema signature keys, and tables whose rows are not expected
+    left_out: frozenset[str] = frozenset()
+    left_out_tables: frozenset[tbl.Table] = frozenset()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +90,8 @@ class Report:
     verified_at: str
     compared: list[str] = dataclasses.field(default_factory=list)  # kinds of objects
     notes: list[str] = dataclasses.field(default_factory=list)  # true, but not a failure
-    skipped: list[str] = dataclasses.field(default_factory=list)  # archive entries left out
+    # archive entries left out: {"entry": as pg_restore --list names it, "reason"}
+    skipped: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
     @property
     def mismatches(self) -> list[str]:
@@ -150,7 +155,8 @@ class _Compare:
         return Comparison(results, self.problems, self.compared, self.notes)
 
     def tables(self) -> list[dict[str, Any]]:
-        expected = [t for t in self.manifest.tables if self.wanted(t.table)]
+        expected = [t for t in self.manifest.tables if self.wanted(t.table)
+                    and t.table not in self.scope.left_out_tables]
         present = {r.table: r for r in tbl.relations(
             self.conn, sorted({t.schema for t in expected}))}
         got = {s.table: s for s in tbl.measure(
@@ -251,8 +257,9 @@ class _Compare:
             self.notes.append("the schema was not compared: this backup recorded no schema "
                               "signature")
             return
-        actual = signature.collect(self.conn, recorded["schemas"])
-        expected = recorded["objects"]
+        actual = signature.collect(self.conn, recorded["schemas"],
+                                   not_of=signature.not_of(recorded))
+        expected = {k: v for k, v in recorded["objects"].items() if k not in self.scope.left_out}
         dangling = self._dangling_keys(expected)
         if dangling:
             expected = {k: v for k, v in expected.items() if k not in dangling}

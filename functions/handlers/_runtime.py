@@ -61,6 +61,17 @@ def database_checks() -> dict[str, dict[str, str]]:
     return {str(db): {str(k): str(v) for k, v in c.items()} for db, c in checks.items()}
 
 
+@functools.cache
+def database_profiles() -> dict[str, str]:
+    """database -> its source profile; databases of the `plain` profile are absent."""
+    try:
+        profiles = json.loads(os.environ.get("DATABASE_PROFILES") or "{}")
+    except json.JSONDecodeError:
+        raise ConfigError("DATABASE_PROFILES is not a JSON object of database -> profile; "
+                          "deploy this function with the Backstop stack") from None
+    return {str(db): str(profile) for db, profile in profiles.items()}
+
+
 def secret_for(database: str) -> str:
     secrets = database_secrets()
     if database not in secrets:
@@ -120,7 +131,6 @@ def number(name: str) -> float:
 
 
 def reset() -> None:
-    for cached in (client, store, databases, database_secrets, database_checks, recipient_keys,
-                   private_key,
-                   restore_targets):
+    for cached in (client, store, databases, database_secrets, database_checks,
+                   database_profiles, recipient_keys, private_key, restore_targets):
         cached.cache_clear()

@@ -53,7 +53,9 @@ def run_task(event: dict[str, Any]) -> dict[str, Any]:
 def run(event: dict[str, Any], *, runner: str, deadline: float) -> dict[str, Any]:
     request = parse_request(event)
     request = dataclasses.replace(
-        request, checks=_runtime.database_checks().get(request.database, {}))
+        request, checks=_runtime.database_checks().get(request.database, {}),
+        scope=dataclasses.replace(request.scope, profile=_runtime.database_profiles().get(
+            request.database, "plain")))
     connection = Connection.from_secret(_runtime.secret_for(request.database),
                                         client=_runtime.client("secretsmanager"))
     store = _runtime.store()

@@ -48,6 +48,8 @@ def test_missing_recipients_fail_with_the_key_and_the_fix() -> None:
      "backstop:databases[0].checks.Bad Name:"),
     ({"databases": [{"name": "a", "secret": "s", "checks": {"empty": " "}}]},
      "backstop:databases[0].checks.empty:"),
+    ({"databases": [{"name": "a", "secret": "s", "profile": "supa"}]},
+     "backstop:databases[0].profile:"),
     ({"recipients": ["not a key"]}, "backstop:recipients[0]:"),
     ({"retention_days": {"daily": 0}}, "backstop:retention_days.daily:"),
     ({"retention_days": {"pre-migration": 5}}, "backstop:retention_days.pre-migration:"),

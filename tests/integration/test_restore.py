@@ -241,7 +241,8 @@ def test_constraints_and_sequences_are_checked(pg, store, made, gpg_keys):
 
 
 def test_a_missing_extension_is_reported_before_restoring(pg, store, made, gpg_keys):
-    needs_more = dataclasses.replace(made, extensions={**made.extensions, "postgis_x": "1.0"})
+    needs_more = dataclasses.replace(made, extensions={
+        **made.extensions, "postgis_x": {"version": "1.0", "schema": "public"}})
     target = pg.database(empty=True)
     with pytest.raises(SourceError, match="lacks extension.* postgis_x"):
         do_restore(store, needs_more, target, gpg_keys)

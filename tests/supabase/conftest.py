@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import server_directory
 from tests.supabase.layout import Source, Target, build_source, build_target
-from tests.supabase.servers import root, server_bin
+from tests.supabase.servers import server_bin
 
 
 @pytest.fixture(scope="session", params=[18, 15], ids=["pg18", "pg15"])
@@ -19,7 +20,7 @@ def major(request: pytest.FixtureRequest) -> int:
 @pytest.fixture(scope="session")
 def supabase(major: int) -> Iterator[Source]:
     """A Supabase-like project database, built once per server major."""
-    source = build_source(root(f"supabase{major}"), server_bin(major))
+    source = build_source(server_directory(f"supabase{major}"), server_bin(major))
     try:
         yield source
     finally:
@@ -29,7 +30,7 @@ def supabase(major: int) -> Iterator[Source]:
 @pytest.fixture(scope="session")
 def rds(major: int) -> Iterator[Target]:
     """An RDS-like server of the same major, restored into as its non-superuser master."""
-    target = build_target(root(f"rds{major}"), server_bin(major))
+    target = build_target(server_directory(f"rds{major}"), server_bin(major))
     try:
         yield target
     finally:

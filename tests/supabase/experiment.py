@@ -1,19 +1,22 @@
 """Stock-tool steps the Supabase experiments share: dump as the project's `postgres` role,
-prepare an RDS-like target as its master, and compare a restored copy with its source
-independently of Backstop's own fingerprints."""
+read the archive's entries, prepare an RDS-like target as its master, restore with stock
+pg_restore, and compare a restored copy with its source independently of Backstop's own
+fingerprints."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from psycopg import sql
 
-from backstop import profiles
+from backstop import archive, profiles, rules, selection
+from backstop.archive import Entry
 from backstop.connection import Connection
 from backstop.tools import pg_tool
-from tests.supabase import toc
 from tests.supabase.layout import Source, Target
 
 # Every role but the predefined ones, which every server has.
@@ -36,9 +39,17 @@ def supabase_dump_args(source: Connection) -> list[str]:
         schemas = [s for (s,) in conn.execute(
             "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%'").fetchall()]
         members = dict(conn.execute(profiles.EXTENSION_MEMBERS).fetchall())
-    return ([f"--schema={s}" for s in profiles.kept_schemas(profile, schemas)]
-            + [f"--extension={e}" for e in profiles.travelling_extensions(profile, members)]
+    kept = profiles.kept_schemas(profile, schemas)
+    return ([f"--schema={s}" for s in kept]
+            + [f"--extension={e}"
+               for e in profiles.travelling_extensions(profile, kept, members)]
             + [choice.name for choice in profile.dump_options])
+
+
+def entries(path: Path) -> list[Entry]:
+    """The archive's entries, read by Backstop's own reader, as `pg_restore -L` takes them."""
+    return selection.Archive(archive.parse(path.read_bytes())).entries
+
 
 
 def source_roles(source: Source) -> list[str]:
@@ -72,40 +83,46 @@ def prepare(target: Target, name: str, source: Source, *, foreign_role: str,
     return db
 
 
-def facts(target: Connection, archive: list[toc.Entry], source: Source) -> profiles.Facts:
-    """What the restore rules need, read from the target and the source's catalog."""
-    with target.connect(autocommit=True) as conn:
-        row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
-                           ).fetchone()
-        available = {n for (n,) in conn.execute(
-            "SELECT name FROM pg_available_extensions").fetchall()}
-        settable = {r for (r,) in conn.execute(
-            "SELECT rolname FROM pg_roles WHERE pg_has_role(current_user, oid, 'USAGE')"
-        ).fetchall()}
-        foreign = {n for (n,) in conn.execute(
-            "SELECT extname FROM pg_extension WHERE extowner <> current_user::regrole"
-        ).fetchall()}
-        schemas = {n for (n,) in conn.execute("SELECT nspname FROM pg_namespace").fetchall()}
+def facts(target: Connection, path: Path, source: Source) -> rules.Facts:
+    """What the restore rules need, read from the target as a restore reads it, with every
+    extension member from the source's catalog."""
     with source.postgres.connect() as conn:
-        members = {name: frozenset(objects) for name, objects in conn.execute(
+        members = {name: {"members": objects} for name, objects in conn.execute(
             profiles.EXTENSION_MEMBERS).fetchall()}
-    archived = {e.tag for e in archive if e.desc == "SCHEMA"}
-    return profiles.Facts(superuser=bool(row and row[0]),
-                          existing_schemas=frozenset(schemas),
-                          available_extensions=frozenset(available),
-                          default_privilege_roles=frozenset(settable),
-                          foreign_extensions=frozenset(foreign),
-                          schemas=frozenset(schemas | archived),
-                          extension_members=members)
+    with target.connect(autocommit=True) as conn:
+        return rules.read_facts(conn, selection.Archive(archive.parse(path.read_bytes())),
+                                members)
 
 
-def script_restore(archive: Path, target: Connection, keep: list[toc.Entry]) -> None:
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    failed: set[int]  # ids of entries that failed
+    errors: list[str]  # every error line, attributed or not
+    exit_code: int
+
+
+def restore(path: Path, target: Connection, keep: list[Entry] | None = None) -> Outcome:
+    """Stock pg_restore --no-owner into `target`, through a list of `keep` when given, going
+    on after errors so that every failing entry shows."""
+    args = [pg_tool("pg_restore"), "--no-owner", "--verbose", f"--dbname={target.conninfo()}"]
+    with target.child_env() as env:
+        if keep is not None:
+            listing = path.with_suffix(".list")
+            listing.write_text("".join(entry.list_line() + "\n" for entry in keep))
+            args.append(f"--use-list={listing}")
+        done = subprocess.run([*args, str(path)], env=env, capture_output=True, text=True,
+                              check=False)
+    return Outcome({int(n) for n in re.findall(r"from TOC entry (\d+);", done.stderr)},
+                   re.findall(r"ERROR: +(.*)", done.stderr), done.returncode)
+
+
+def script_restore(path: Path, target: Connection, keep: list[Entry]) -> None:
     """The documented stock path: pg_restore to SQL through a list, minus the one setting
     older servers lack, into psql in one transaction that stops at the first error."""
-    listing = archive.with_suffix(".keep")
-    listing.write_text("".join(entry.line + "\n" for entry in keep))
+    listing = path.with_suffix(".keep")
+    listing.write_text("".join(entry.list_line() + "\n" for entry in keep))
     script = subprocess.run([pg_tool("pg_restore"), "--no-owner", f"--use-list={listing}",
-                             "--file=-", str(archive)], check=True, capture_output=True,
+                             "--file=-", str(path)], check=True, capture_output=True,
                             text=True).stdout
     script = "\n".join(line for line in script.splitlines()
                        if not line.startswith("SET transaction_timeout"))

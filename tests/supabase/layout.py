@@ -82,7 +82,9 @@ def _paths(root: Path, bin_dir: Path, *, managed: bool) -> dict[str, str]:
     return {"extension_control_path": ":".join([*map(str, bases), "$system"])}
 
 
-def build_source(root: Path, bin_dir: Path, *, scale: int = 1) -> Source:
+def build_source(root: Path, bin_dir: Path, *, scale: int = 1, new: bool = False) -> Source:
+    """The project with QuotePro in it, or (`new`) a new project: what Supabase creates, none
+    of the owner's tables or rows."""
     cluster = Cluster(root / "cluster", bin_dir, superuser="supabase_admin",
                       settings=_paths(root, bin_dir, managed=True))
     try:
@@ -92,12 +94,13 @@ def build_source(root: Path, bin_dir: Path, *, scale: int = 1) -> Source:
             extensions, emulated = _create_extensions(conn)
             conn.execute(read("managed.sql"))
         postgres = cluster.login("postgres", DATABASE)
-        sample.load(postgres, scale)
-        with postgres.connect(autocommit=True) as conn:
-            conn.execute(read("app.sql"))
-        with cluster.admin(DATABASE) as conn:
-            conn.execute(read("data.sql"))
-            conn.execute("ANALYZE")
+        if not new:
+            sample.load(postgres, scale)
+            with postgres.connect(autocommit=True) as conn:
+                conn.execute(read("app.sql"))
+            with cluster.admin(DATABASE) as conn:
+                conn.execute(read("data.sql"))
+                conn.execute("ANALYZE")
     except BaseException:
         cluster.stop()
         raise

@@ -16,7 +16,6 @@ import pwd
 import secrets
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import psycopg
@@ -40,12 +39,6 @@ def server_bin(major: int) -> Path:
     if not (PG15_BIN / "postgres").is_file():
         pytest.skip("PostgreSQL 15 server binaries are absent (Debian package postgresql-15)")
     return PG15_BIN
-
-
-def root(name: str) -> Path:
-    """A directory of our own: pytest's shared temporary root is pruned by other test runs
-    on the same machine, which must not happen under a running server."""
-    return Path(tempfile.mkdtemp(prefix=f"backstop-{name}-"))
 
 
 class Cluster:

@@ -8,20 +8,21 @@ import dataclasses
 
 import pytest
 
-from backstop import profiles
+from backstop import archive, profiles, rules, selection
 from backstop.errors import ConfigError
 
 
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    desc: str
-    namespace: str
-    tag: str
-    owner: str = "postgres"
-    definition: str = ""
+def listed(desc: str, namespace: str, tag: str, owner: str = "postgres",
+           definition: str = "", *, dump_id: int = 1, deps: tuple[int, ...] = ()
+           ) -> archive.Entry:
+    """An archive entry as pg_restore --list shows it (`-` for no schema)."""
+    return archive.Entry(dump_id=dump_id, desc=desc,
+                         namespace=None if namespace == "-" else namespace, tag=tag,
+                         owner=owner, section="pre-data", defn=definition, deps=deps,
+                         had_data=False, oid=None)
 
 
-RDS = profiles.Facts(
+RDS = rules.Facts(
     superuser=False,
     available_extensions=frozenset({"vector", "pgcrypto", "uuid-ossp", "plpgsql"}),
     default_privilege_roles=frozenset({"backstop", "anon", "postgres"}),
@@ -34,8 +35,8 @@ RDS = profiles.Facts(
 SUPERUSER = dataclasses.replace(RDS, superuser=True)
 
 
-def rule(entry: Entry, facts: profiles.Facts = RDS) -> str | None:
-    found = profiles.skipped(entry, facts)
+def rule(entry: archive.Entry, facts: rules.Facts = RDS) -> str | None:
+    found = rules.skipped(entry, facts)
     return found.name if found else None
 
 
@@ -43,8 +44,8 @@ def test_every_choice_and_rule_says_why() -> None:
     choices = [c for p in profiles.PROFILES.values()
                for c in (*p.exclude_schemas, *p.dump_options, *p.new_project_skip_tables)]
     assert choices and all(len(c.reason) > 20 for c in choices)
-    assert all(len(r.reason) > 20 for r in profiles.RULES)
-    assert len({r.name for r in profiles.RULES}) == len(profiles.RULES)
+    assert all(len(r.reason) > 20 for r in rules.RULES)
+    assert len({r.name for r in rules.RULES}) == len(rules.RULES)
 
 
 def test_unknown_profile_names_the_choices() -> None:
@@ -68,62 +69,113 @@ def test_extensions_travel_when_their_objects_do() -> None:
                "pg_graphql": ["graphql.resolve"],
                "supabase_vault": ["vault.secrets"],
                "ltree": ["billing.ltree"], "pg_stat_statements": ["pg_catalog.pg_stat_x"]}
-    assert profiles.travelling_extensions(profiles.SUPABASE, members) == [
+    kept = ["public", "billing", "auth", "storage"]
+    assert profiles.travelling_extensions(profiles.SUPABASE, kept, members) == [
         "ltree", "pg_stat_statements", "uuid-ossp", "vector"]
-    assert profiles.travelling_extensions(profiles.PLAIN, members) == sorted(members)
+    everything = ["public", "billing", "extensions", "net", "graphql", "vault"]
+    assert profiles.travelling_extensions(profiles.PLAIN, everything, members) == sorted(members)
+    # a plain source that leaves out the schema an extension lives in leaves it out too
+    assert profiles.travelling_extensions(profiles.PLAIN, ["public", "billing"], members) == [
+        "ltree", "pg_stat_statements"]
 
 
 @pytest.mark.parametrize(("entry", "expected"), [
-    (Entry("EVENT TRIGGER", "-", "pgrst_ddl_watch", "supabase_admin"), "event-trigger"),
-    (Entry("PUBLICATION", "-", "cdc", definition="CREATE PUBLICATION cdc FOR ALL TABLES "
+    (listed("EVENT TRIGGER", "-", "pgrst_ddl_watch", "supabase_admin"), "event-trigger"),
+    (listed("PUBLICATION", "-", "cdc", definition="CREATE PUBLICATION cdc FOR ALL TABLES "
                                                  "WITH (publish = 'insert');"), "publication"),
-    (Entry("PUBLICATION", "-", "s", definition="CREATE PUBLICATION s FOR TABLES IN SCHEMA "
+    (listed("PUBLICATION", "-", "s", definition="CREATE PUBLICATION s FOR TABLES IN SCHEMA "
                                                "public;"), "publication"),
-    (Entry("PUBLICATION", "-", "supabase_realtime",
+    (listed("PUBLICATION", "-", "supabase_realtime",
            definition="CREATE PUBLICATION supabase_realtime WITH (publish = 'insert');"), None),
-    (Entry("PUBLICATION TABLES IN SCHEMA", "-", "s public"), "publication"),
-    (Entry("SECURITY LABEL", "vault", "TABLE secrets", definition="SECURITY LABEL FOR "
+    (listed("PUBLICATION TABLES IN SCHEMA", "-", "s public"), "publication"),
+    (listed("SECURITY LABEL", "vault", "TABLE secrets", definition="SECURITY LABEL FOR "
            "pgsodium ON COLUMN vault.secrets.secret IS 'ENCRYPT';"), "security-label"),
-    (Entry("EXTENSION", "-", "pg_graphql", ""), "extension-missing"),
-    (Entry("EXTENSION", "-", "vector", ""), None),
-    (Entry("COMMENT", "-", 'EXTENSION "pg_graphql"', ""), "extension-missing"),
-    (Entry("COMMENT", "-", "EXTENSION plpgsql", ""), "extension-not-owned"),
-    (Entry("COMMENT", "-", 'EXTENSION "uuid-ossp"', ""), None),
-    (Entry("ACL", "-", "SCHEMA net", "supabase_admin"), "extension-missing"),
-    (Entry("ACL", "net", "FUNCTION http_get(url text)", "supabase_admin"), "extension-missing"),
-    (Entry("TABLE DATA", "vault", "secrets", "supabase_admin"), "extension-missing"),
-    (Entry("TABLE DATA", "public", "secrets"), None),
-    (Entry("ACL", "extensions", "TABLE vector"), None),  # the target offers vector
-    (Entry("DEFAULT ACL", "public", "DEFAULT PRIVILEGES FOR TABLES", "supabase_admin"),
+    (listed("EXTENSION", "-", "pg_graphql", ""), "extension-missing"),
+    (listed("EXTENSION", "-", "vector", ""), None),
+    (listed("COMMENT", "-", 'EXTENSION "pg_graphql"', ""), "extension-missing"),
+    (listed("COMMENT", "-", "EXTENSION plpgsql", ""), "extension-not-owned"),
+    (listed("COMMENT", "-", 'EXTENSION "uuid-ossp"', ""), None),
+    (listed("ACL", "-", "SCHEMA net", "supabase_admin"), "extension-missing"),
+    (listed("ACL", "net", "FUNCTION http_get(url text)", "supabase_admin"), "extension-missing"),
+    (listed("TABLE DATA", "vault", "secrets", "supabase_admin"), "extension-missing"),
+    (listed("TABLE DATA", "public", "secrets"), None),
+    (listed("ACL", "extensions", "TABLE vector"), None),  # the target offers vector
+    (listed("DEFAULT ACL", "public", "DEFAULT PRIVILEGES FOR TABLES", "supabase_admin"),
      "default-privileges"),
-    (Entry("DEFAULT ACL", "public", "DEFAULT PRIVILEGES FOR TABLES", "postgres"), None),
-    (Entry("TRIGGER", "public", "quotes quote_accepted_webhook", definition=(
+    (listed("DEFAULT ACL", "public", "DEFAULT PRIVILEGES FOR TABLES", "postgres"), None),
+    (listed("TRIGGER", "public", "quotes quote_accepted_webhook", definition=(
         "CREATE TRIGGER quote_accepted_webhook AFTER UPDATE ON public.quotes FOR EACH ROW "
         "EXECUTE FUNCTION supabase_functions.http_request('https://x', 'POST');")),
      "trigger-function-missing"),
-    (Entry("TRIGGER", "auth", "users on_auth_user_created", definition=(
+    (listed("TRIGGER", "auth", "users on_auth_user_created", definition=(
         "CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW "
         "EXECUTE FUNCTION public.handle_new_user();")), None),
-    (Entry("SCHEMA", "-", "public", definition="CREATE SCHEMA public;"), "existing-schema"),
-    (Entry("SCHEMA", "-", "public",
+    (listed("SCHEMA", "-", "public", definition="CREATE SCHEMA public;"), "existing-schema"),
+    (listed("SCHEMA", "-", "public",
            definition="-- *not* creating schema, since initdb creates it"), None),
-    (Entry("SCHEMA", "-", "auth", definition="CREATE SCHEMA auth;"), None),
-    (Entry("TABLE", "public", "quotes"), None),
+    (listed("SCHEMA", "-", "auth", definition="CREATE SCHEMA auth;"), None),
+    (listed("TABLE", "public", "quotes"), None),
 ])
-def test_what_an_rds_master_cannot_restore(entry: Entry, expected: str | None) -> None:
+def test_what_an_rds_master_cannot_restore(entry: archive.Entry, expected: str | None) -> None:
     assert rule(entry) == expected
 
 
 def test_a_superuser_target_holds_what_needs_a_superuser() -> None:
-    for entry in [Entry("EVENT TRIGGER", "-", "pgrst_ddl_watch"),
-                  Entry("PUBLICATION", "-", "cdc", definition="FOR ALL TABLES"),
-                  Entry("DEFAULT ACL", "public", "DEFAULT PRIVILEGES FOR TABLES",
+    for entry in [listed("EVENT TRIGGER", "-", "pgrst_ddl_watch"),
+                  listed("PUBLICATION", "-", "cdc", definition="FOR ALL TABLES"),
+                  listed("DEFAULT ACL", "public", "DEFAULT PRIVILEGES FOR TABLES",
                         "supabase_admin"),
-                  Entry("COMMENT", "-", "EXTENSION plpgsql", "")]:
+                  listed("COMMENT", "-", "EXTENSION plpgsql", "")]:
         assert rule(entry, SUPERUSER) is None
     # a missing extension or label provider stays missing for a superuser too
-    assert rule(Entry("EXTENSION", "-", "pg_net", ""), SUPERUSER) == "extension-missing"
-    loaded = dataclasses.replace(SUPERUSER, label_providers=frozenset({"pgsodium"}))
-    label = Entry("SECURITY LABEL", "vault", "TABLE secrets",
+    assert rule(listed("EXTENSION", "-", "pg_net", ""), SUPERUSER) == "extension-missing"
+    label = listed("SECURITY LABEL", "vault", "TABLE secrets",
                   definition="SECURITY LABEL FOR pgsodium ON COLUMN vault.secrets.secret")
-    assert rule(label, SUPERUSER) == "security-label" and rule(label, loaded) is None
+    assert rule(label, SUPERUSER) == "security-label"
+
+
+def test_what_needs_a_skipped_entry_is_skipped_and_named_with_it() -> None:
+    toc = archive.Toc((1, 16, 0), "db", "18", "18", (
+        listed("EXTENSION", "-", "pg_net", dump_id=1),
+        listed("VIEW", "public", "recent_requests", dump_id=2, deps=(1,)),
+        listed("ACL", "public", "TABLE recent_requests", dump_id=3, deps=(2,)),
+        listed("SCHEMA", "-", "public", definition="CREATE SCHEMA public;", dump_id=4),
+        listed("TABLE", "public", "quotes", dump_id=5, deps=(4,)),
+        listed("TRIGGER", "public", "quotes quote_accepted_webhook", dump_id=6, deps=(5,),
+               definition="CREATE TRIGGER quote_accepted_webhook AFTER UPDATE ON "
+                          "public.quotes FOR EACH ROW EXECUTE FUNCTION "
+                          "supabase_functions.http_request();")))
+    skips = rules.Skips(selection.Archive(toc), RDS)
+
+    kept = skips.keep(list(toc.entries))
+
+    # the schema the target has stops no one; what the extension's absence takes, it names
+    assert [e.dump_id for e in kept] == [5]
+    assert {s["entry"]: s["reason"] for s in skips.report()} == {
+        "EXTENSION - pg_net": "belongs to an extension the target does not offer",
+        "VIEW public recent_requests": "needs EXTENSION - pg_net, which is skipped",
+        "ACL public TABLE recent_requests":
+            "needs VIEW public recent_requests, which is skipped",
+        "SCHEMA - public": rules.RULES[0].reason,
+        "TRIGGER public quotes quote_accepted_webhook": rules.RULES[-1].reason}
+    recorded = {"view public.recent_requests": {"table": None},
+                "column public.recent_requests.url": {"table": None},
+                "table public.quotes": {"table": "public.quotes"},
+                "trigger public.quotes.quote_accepted_webhook": {"table": "public.quotes"},
+                "schema public": {"table": None}}
+    objects, tables = skips.left_out(recorded)
+    # the target's own `public` is compared as any schema
+    assert objects == {"view public.recent_requests", "column public.recent_requests.url",
+                       "trigger public.quotes.quote_accepted_webhook"}
+    assert tables == frozenset()
+
+
+def test_a_manifest_keeps_only_the_extension_members_its_archive_names() -> None:
+    entries = [listed("ACL", "-", "SCHEMA net"), listed("TABLE DATA", "vault", "secrets"),
+               listed("ACL", "net", "FUNCTION http_get(url text)"),
+               listed("TABLE", "public", "quotes")]
+    members = {"pg_net": ["net", "net.http_get", "net.http_post", "net._http_response"],
+               "supabase_vault": ["vault.secrets", "vault.create_secret"],
+               "vector": ["extensions.vector", "extensions.l2_distance"]}
+    assert rules.archived_members(members, entries) == {
+        "pg_net": ["net", "net.http_get"], "supabase_vault": ["vault.secrets"]}

@@ -36,6 +36,9 @@ GRANT pg_read_all_data, pg_signal_backend, pg_monitor TO postgres;
 GRANT anon, authenticated, service_role, supabase_auth_admin, supabase_storage_admin
   TO postgres;
 GRANT pgsodium_keyiduser, pgsodium_keyholder, pgsodium_keymaker TO postgres WITH ADMIN OPTION;
+-- Supabase lets `postgres` turn triggers off for a load (its migration guide restores data
+-- with session_replication_role = replica).
+GRANT SET ON PARAMETER session_replication_role TO postgres;
 
 -- Per-role settings a restore of roles would carry.
 ALTER ROLE anon SET statement_timeout = '3s';
