@@ -42,6 +42,10 @@ def acknowledge_report(functions: IConstruct, *, prefix: str, replica_arn: str |
         acknowledge(functions, f"AwsSolutions-IAM5[Resource::<BackupBucket.Arn>/{prefix}/{kind}/*]",
                     f"Each month's report and each acknowledgement gets its own key; the "
                     f"report function may write only under the {kind} prefix.")
+    acknowledge(functions, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:"
+                "<AWS::Region>:<AWS::AccountId>:alarm:*]",
+                "The report lists the month's alarms that notify the alert topic (read only); "
+                "any alarm of the account may, and alarm names are CloudFormation's.")
     if replica_arn:
         acknowledge(functions, f"AwsSolutions-IAM5[Resource::{replica_arn}/{prefix}/*]",
                     "The report checks (HEAD) that each backup's replica exists; backup keys "
