@@ -96,7 +96,7 @@ def off_platform(store: ObjectStore, backups: Backups, settings: Settings, perio
         return Item("off-platform-copies", title, FAIL, f"store {store.location} cannot be "
                     "inspected")
     problems, evidence = _bucket_settings(store, settings)
-    replicas = 0
+    replicas, locked_until = 0, []
     for entry in entries:
         found = _head(store, store.bucket, _full(store, entry.key))
         if found is None:
@@ -106,6 +106,8 @@ def off_platform(store: ObjectStore, backups: Backups, settings: Settings, perio
             problems.append(f"object {entry.key} is {found['ContentLength']} bytes; its "
                             f"manifest says {entry.size}")
         problems.extend(_lock_problems(entry, found, settings))
+        if found.get("ObjectLockRetainUntilDate"):
+            locked_until.append(found["ObjectLockRetainUntilDate"])
         if settings.replication_bucket:
             problem = _replica_problem(store, entry, found, settings.replication_bucket, now)
             if problem:
@@ -115,6 +117,11 @@ def off_platform(store: ObjectStore, backups: Backups, settings: Settings, perio
     evidence.append(f"{len(entries)} backups started in the period are kept by retention; "
                     f"{len(entries) - sum(p.startswith('MISSING object') for p in problems)} "
                     f"present in s3://{store.bucket}")
+    if settings.object_lock and locked_until:
+        evidence.append(f"Object Lock of the {len(entries)} kept backups: "
+                        f"{settings.object_lock.get('mode')}, retained until "
+                        f"{min(locked_until):%Y-%m-%d %H:%M} at the earliest, "
+                        f"{max(locked_until):%Y-%m-%d %H:%M} at the latest")
     if settings.replication_bucket:
         evidence.append(f"{replicas} of {len(entries)} replicated to "
                         f"s3://{settings.replication_bucket}")
