@@ -134,12 +134,13 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
                             "header; nothing was stored")
         writer.commit()
     except BaseException as exc:
+        early = list(failures)  # not those of the cancel below, which only end the count
         if counter.is_alive():
             conn.cancel()
             counter.join()
         writer.abort()
-        if failures and isinstance(exc, DumpError) and not _past(deadline):
-            raise failures[0] from None  # a failed count ends pg_dump's snapshot
+        if early and isinstance(exc, DumpError) and not _past(deadline):
+            raise early[0] from None  # a failed count ends pg_dump's snapshot
         raise
     return dataclasses.replace(
         base, status=DONE, finished_at=datetime.now(UTC), size=stored.size,

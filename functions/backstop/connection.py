@@ -2,12 +2,22 @@
 
 The password stays inside this object (hidden from repr) and leaves it only through
 `connect()` (a psycopg keyword) or `child_env()` (a private passfile for pg_dump/pg_restore).
+
+`sslrootcert` is the file of the CA certificates that `sslmode=verify-full` checks the server
+against (Supabase's CA, RDS's bundle). A secret holds the certificates themselves (a function
+has no files of its own): they are written to a file named by their digest.
+
+Supabase's transaction pooler (port 6543 of its pooler host) is refused: it gives each
+transaction any server connection, so pg_dump's session settings and the exported snapshot a
+backup reads do not hold there. The session pooler (port 5432) keeps one server connection per
+client.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -20,6 +30,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from backstop.errors import ConfigError, SourceError, scrub
 
+SUPABASE_POOLER = ".pooler.supabase.com"
+TRANSACTION_POOLER_PORT = 6543
 SESSION = {"DateStyle": "ISO", "IntervalStyle": "postgres", "TimeZone": "UTC",
            "extra_float_digits": "1", "bytea_output": "hex", "client_encoding": "UTF8",
            "lc_monetary": "C", "xmlbinary": "base64", "xmloption": "content"}
@@ -33,6 +45,14 @@ class Connection:
     port: int = 5432
     sslmode: str = "prefer"
     password: str | None = dataclasses.field(default=None, repr=False)
+    sslrootcert: str | None = None  # a file of CA certificates (sslmode verify-ca/-full)
+
+    def __post_init__(self) -> None:
+        if self.port == TRANSACTION_POOLER_PORT and self.host.endswith(SUPABASE_POOLER):
+            raise ConfigError(
+                f"{self.host}:{self.port} is Supabase's transaction pooler, which cannot hold "
+                "a dump's session and snapshot; use the session pooler: the same host on "
+                "port 5432 (docs/supabase.md)")
 
     @classmethod
     def from_url(cls, url: str) -> Connection:
@@ -52,6 +72,7 @@ class Connection:
             user=str(params.get("user") or "postgres"),
             sslmode=str(params.get("sslmode") or "prefer"),
             password=str(params["password"]) if params.get("password") else None,
+            sslrootcert=str(params["sslrootcert"]) if params.get("sslrootcert") else None,
         )
 
     @classmethod
@@ -79,6 +100,8 @@ class Connection:
                 user=str(data["username"]),
                 sslmode=str(data.get("sslmode", "require")),
                 password=str(data["password"]),
+                sslrootcert=_ca_file(str(data["sslrootcert"])) if data.get("sslrootcert")
+                else None,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(
@@ -91,9 +114,10 @@ class Connection:
 
     def conninfo(self) -> str:
         """A libpq connection string without the password (safe for argv)."""
+        optional = {"sslrootcert": self.sslrootcert} if self.sslrootcert else {}
         return make_conninfo(
             host=self.host, port=self.port, dbname=self.dbname, user=self.user,
-            sslmode=self.sslmode, application_name="backstop",
+            sslmode=self.sslmode, application_name="backstop", **optional,
         )
 
     def describe(self) -> str:
@@ -131,6 +155,20 @@ class Connection:
                     handle.write(f"*:*:*:*:{escaped}\n")
                 env["PGPASSFILE"] = passfile
             yield env
+
+
+def _ca_file(pem: str) -> str:
+    """The secret's CA certificates (PEM) as a file libpq can read, named by their digest."""
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise ConfigError("the database secret's sslrootcert is not PEM certificates; paste "
+                          "the CA certificate file's text (-----BEGIN CERTIFICATE----- ...)")
+    digest = hashlib.sha256(pem.encode()).hexdigest()[:16]
+    path = os.path.join(tempfile.gettempdir(), f"backstop-ca-{digest}.pem")
+    if not os.path.exists(path):
+        with tempfile.NamedTemporaryFile("w", dir=tempfile.gettempdir(), delete=False) as out:
+            out.write(pem)
+        os.replace(out.name, path)
+    return path
 
 
 def _url_password(url: str) -> str | None:

@@ -41,8 +41,6 @@ class Profile:
     description: str
     exclude_schemas: tuple[Choice, ...] = ()
     dump_options: tuple[Choice, ...] = ()
-    # Left out of a data-only restore into a new Supabase project, which has its own rows.
-    new_project_skip_tables: tuple[Choice, ...] = ()
     # Left-out schemas whose extensions still travel: CREATE EXTENSION makes their objects.
     extension_schemas: tuple[str, ...] = ()
 
@@ -109,11 +107,6 @@ SUPABASE = Profile(
         Choice("--no-security-labels", "pgsodium's column encryption labels need its label "
                                        "provider, loaded only on Supabase; labelled columns "
                                        "travel as the ciphertext they hold"),
-    ),
-    new_project_skip_tables=(
-        # the Supabase CLI's dump_data.sh (apps/cli-go/pkg/migration/scripts) leaves these out
-        Choice("auth.schema_migrations", "the new project's GoTrue records its own migrations"),
-        Choice("storage.migrations", "the new project's Storage records its own migrations"),
     ),
     extension_schemas=("extensions",),
 )

@@ -1,5 +1,6 @@
-"""Session fixtures: Supabase-like sources and RDS-like targets on PostgreSQL 18 and 15, each
-its own throwaway cluster (see layout.py for what is imitated and how)."""
+"""Session fixtures: Supabase-like sources and RDS-like targets on PostgreSQL 18, 17 and 15
+(Supabase runs 15 and 17), each its own throwaway cluster (see layout.py for what is
+imitated and how)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tests.supabase.layout import Source, Target, build_source, build_target
 from tests.supabase.servers import server_bin
 
 
-@pytest.fixture(scope="session", params=[18, 15], ids=["pg18", "pg15"])
+@pytest.fixture(scope="session", params=[18, 17, 15], ids=["pg18", "pg17", "pg15"])
 def major(request: pytest.FixtureRequest) -> int:
     return int(request.param)
 

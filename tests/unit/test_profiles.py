@@ -42,7 +42,7 @@ def rule(entry: archive.Entry, facts: rules.Facts = RDS) -> str | None:
 
 def test_every_choice_and_rule_says_why() -> None:
     choices = [c for p in profiles.PROFILES.values()
-               for c in (*p.exclude_schemas, *p.dump_options, *p.new_project_skip_tables)]
+               for c in (*p.exclude_schemas, *p.dump_options)]
     assert choices and all(len(c.reason) > 20 for c in choices)
     assert all(len(r.reason) > 20 for r in rules.RULES)
     assert len({r.name for r in rules.RULES}) == len(rules.RULES)
@@ -60,6 +60,22 @@ def test_the_supabase_profile_keeps_application_auth_and_storage() -> None:
     assert profiles.kept_schemas(profiles.SUPABASE, schemas) == [
         "auth", "billing", "public", "storage"]
     assert profiles.kept_schemas(profiles.PLAIN, ["public", "vault"]) == ["public", "vault"]
+
+
+def test_the_supabase_profile_leaves_out_what_supabase_db_dump_does() -> None:
+    """The names `supabase db dump` leaves out of a schema dump (the Supabase CLI's
+    `InternalSchemas`, pkg/migration/dump.go), but for `auth` and `storage`, which its data
+    dump takes to move a project."""
+    internal = {
+        "information_schema", "pg_*", "_analytics", "_realtime", "_supavisor", "auth", "etl",
+        "extensions", "pgbouncer", "realtime", "storage", "supabase_functions",
+        "supabase_migrations", "cron", "dbdev", "graphql", "graphql_public", "net", "pgmq",
+        "pgsodium", "pgsodium_masks", "pgtle", "repack", "tiger", "tiger_data",
+        "timescaledb_*", "_timescaledb_*", "topology", "vault"}
+    left_out = [c.name for c in profiles.SUPABASE.exclude_schemas]
+    assert sorted(left_out) == sorted(internal - {"auth", "storage"})
+    assert profiles.SUPABASE.excluded("pg_temp_3") and profiles.SUPABASE.excluded(
+        "_timescaledb_internal") and not profiles.SUPABASE.excluded("timescale")
 
 
 def test_extensions_travel_when_their_objects_do() -> None:
