@@ -30,9 +30,9 @@ def client(endpoint: str) -> Any:
 
 
 @contextlib.contextmanager
-def moto_server(log: Path) -> Iterator[str]:
-    """Start the server (its request log to `log`), create the bucket, yield the endpoint URL;
-    stop the server on exit."""
+def moto_server(log: Path) -> Iterator[tuple[str, int]]:
+    """Start the server (its request log to `log`), create the bucket, yield the endpoint URL
+    and the server's pid (its CPU is measured); stop the server on exit."""
     with socket.socket() as probe:
         probe.bind((HOST, 0))
         port = probe.getsockname()[1]
@@ -43,7 +43,7 @@ def moto_server(log: Path) -> Iterator[str]:
         _wait_for(port, server)
         endpoint = f"http://{HOST}:{port}"
         client(endpoint).create_bucket(Bucket=BUCKET)
-        yield endpoint
+        yield endpoint, server.pid
     finally:
         server.terminate()
         server.wait()

@@ -28,6 +28,10 @@ class BenchServer(LocalServer):
             return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                                 [dbname]).fetchone() is not None
 
+    def postmaster_pid(self) -> int:
+        """The server's root process (its first line of postmaster.pid)."""
+        return int((Path(self.server.pgdata) / "postmaster.pid").read_text().split()[0])
+
     def size(self, dbname: str) -> int:
         with self.admin() as conn:
             row = conn.execute("SELECT pg_database_size(%s)", [dbname]).fetchone()

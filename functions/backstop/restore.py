@@ -134,7 +134,7 @@ def fetch(store: ObjectStore, manifest: Manifest, private_key: str,
     directory = Path(staging or tempfile.gettempdir())
     plain_size = int(manifest.dump.get("plain_size", 0))
     fits = shutil.disk_usage(directory).free > plain_size * STAGING_HEADROOM
-    toc = archive.Reader()
+    toc = archive.Reader(find_blocks=fits)
     with tempfile.TemporaryDirectory(dir=directory, prefix="backstop-restore-") as tmp:
         path = Path(tmp) / f"{manifest.id}.dump"
         with open(path if fits else os.devnull, "wb") as out:
@@ -142,6 +142,8 @@ def fetch(store: ObjectStore, manifest: Manifest, private_key: str,
         if toc.toc is None:
             raise IntegrityError(f"backup {manifest.id} holds no pg_dump archive; it was not "
                                  "written by Backstop")
+        if fits:  # pg_restore --jobs then starts the largest tables first, and seeks to each
+            toc.place_blocks(path)
         yield Fetched(path if fits else None, manifest, toc.toc)
 
 
@@ -398,7 +400,7 @@ class _Restore:
                 picked = self._without_dangling_keys(entries, picked)
             run.whole(picked, clean=occupied)
             return verify.Scope(data=data, large_object_oids=lo_oids,
-                                whole_database=not occupied)
+                                whole_database=not occupied, keys_added_after_rows=True)
         if self.mode == "data-only":
             return self._data_only(entries, run, lo_oids)
         chosen = self.tree
@@ -413,7 +415,7 @@ class _Restore:
         else:
             self._tables_in_use(entries, run, chosen, present, partitions)
         return verify.Scope(tables=tuple(chosen), data=self.mode == "tables",
-                            whole_database=False)
+                            whole_database=False, keys_added_after_rows=True)
 
     def _without_dangling_keys(self, entries: selection.Archive,
                                picked: list[archive.Entry]) -> list[archive.Entry]:
@@ -450,7 +452,7 @@ class _Restore:
         run.script(picked, preamble=plan.preamble + before, postamble=plan.postamble)
         return verify.Scope(tables=tuple(self.chosen) if self.chosen else None, data=True,
                             schema=False, large_object_oids=lo_oids if not self.chosen else None,
-                            whole_database=False)
+                            whole_database=False, keys_added_after_rows=True)
 
     def _tables_in_use(self, entries: selection.Archive, run: _Runner, chosen: list[tbl.Table],
                        present: set[tbl.Table], partitions: dict[tbl.Table, tbl.Table]) -> None:

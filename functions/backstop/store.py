@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import io
 import os
 import threading
 from collections.abc import Iterator
@@ -192,33 +193,56 @@ class _MultipartWriter:
             raise StoreError(f"cannot start upload of {key} to s3://{bucket}: "
                              f"{_s3_reason(exc)}; check the bucket name and write permission"
                              ) from None
-        self.buffer = bytearray()
+        self.part_size = PART_SIZE
+        self.buffer, self.filled = bytearray(self.part_size), 0
+        self.spare: list[bytearray] = []  # buffers of finished parts, reused
+        self.allocated = 1  # buffers made so far: at most PARALLEL_PARTS + 1
         self.parts: list[Future[dict[str, Any]]] = []
         self.slots = threading.BoundedSemaphore(PARALLEL_PARTS)
         self.pool = ThreadPoolExecutor(PARALLEL_PARTS, thread_name_prefix="s3-part")
 
     def write(self, data: bytes) -> None:
-        self.buffer += data
-        if len(self.buffer) >= PART_SIZE:
-            self._send()
+        view = memoryview(data)
+        while view:
+            taken = view[:self.part_size - self.filled]
+            self.buffer[self.filled:self.filled + len(taken)] = taken
+            self.filled += len(taken)
+            view = view[len(taken):]
+            if self.filled == self.part_size:
+                self._send()
 
     def _send(self) -> None:
+        """Upload the filled buffer. At most PARALLEL_PARTS parts are in flight, and their
+        buffers are reused: the writer never holds more than PARALLEL_PARTS + 1 buffers,
+        whatever the object's size."""
         for done in [p for p in self.parts if p.done()]:
             done.result()  # surface a failed part now, not at the end
-        self.slots.acquire()  # before copying the buffer: at most PARALLEL_PARTS copies live
-        body = bytes(self.buffer)
-        self.buffer.clear()
+        self.slots.acquire()
+        full = self.filled == self.part_size
+        body = self.buffer if full else self.buffer[:self.filled]  # the last part: a copy
+        if full and self.spare:
+            self.buffer = self.spare.pop()
+        elif full:
+            self.buffer = bytearray(self.part_size)
+            self.allocated += 1
+        self.filled = 0
         number = len(self.parts) + 1
         future = self.pool.submit(self._upload, number, body)
-        future.add_done_callback(lambda _: self.slots.release())
+
+        def recycle(_: Future[dict[str, Any]]) -> None:
+            if full:
+                self.spare.append(body)
+            self.slots.release()
+
+        future.add_done_callback(recycle)
         self.parts.append(future)
 
-    def _upload(self, number: int, body: bytes) -> dict[str, Any]:
+    def _upload(self, number: int, body: bytearray) -> dict[str, Any]:
         checksum = base64.b64encode(hashlib.sha256(body).digest()).decode()
         try:
             response = self.client.upload_part(
                 Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number,
-                Body=body, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum)
+                Body=_BufferReader(body), ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum)
         except Exception as exc:
             raise StoreError(f"cannot upload part {number} of {self.key}: "
                              f"{_s3_reason(exc)}") from None
@@ -226,7 +250,7 @@ class _MultipartWriter:
 
     def commit(self) -> None:
         try:
-            if self.buffer or not self.parts:
+            if self.filled or not self.parts:
                 self._send()
             parts = [future.result() for future in self.parts]
             self.client.complete_multipart_upload(
@@ -246,6 +270,36 @@ class _MultipartWriter:
         with contextlib.suppress(Exception):
             self.client.abort_multipart_upload(
                 Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+
+
+class _BufferReader(io.RawIOBase):
+    """A part's buffer as a read-only, seekable file, so that it is sent without a copy
+    (botocore takes bytes, bytearray or a file; not every S3 implementation takes a
+    bytearray)."""
+
+    def __init__(self, data: bytearray) -> None:
+        super().__init__()
+        self.view, self.position = memoryview(data), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        count = min(len(target), len(self.view) - self.position)
+        target[:count] = self.view[self.position:self.position + count]
+        self.position += count
+        return count
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        start = {os.SEEK_SET: 0, os.SEEK_CUR: self.position, os.SEEK_END: len(self.view)}
+        self.position = start[whence] + offset
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
 
 
 class HashingReader:

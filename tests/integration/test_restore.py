@@ -240,6 +240,25 @@ def test_constraints_and_sequences_are_checked(pg, store, made, gpg_keys):
     assert any("companies_id_seq is at 1, behind public.companies.id" in p for p in problems)
 
 
+def test_a_restore_counts_the_rows_that_break_a_key_left_not_valid(pg, store, db, gpg_keys):
+    """A restore adds each foreign key after the rows, so PostgreSQL has checked every valid
+    one; a key the backup holds NOT VALID is still scanned and its broken rows counted."""
+    pg.sql(db, "ALTER TABLE line_items DROP CONSTRAINT line_items_quote_id_fkey; "
+               "DELETE FROM quotes WHERE id = 1; "
+               "ALTER TABLE line_items ADD CONSTRAINT line_items_quote_id_fkey "
+               "FOREIGN KEY (quote_id) REFERENCES quotes (id) NOT VALID")
+    broken = run_backup(BackupRequest("quotepro"), connection=db, store=store,
+                        recipient_keys=[gpg_keys.public])
+
+    report = restore.verify_backup(store, broken, server=pg.connection("postgres"),
+                                   private_key=gpg_keys.private)
+
+    assert not report.ok and all(t["result"] == "equal" for t in report.tables)
+    assert sorted(report.problems) == [
+        "public.line_items.line_items_quote_id_fkey: 5 rows break the foreign key",
+        "public.line_items.line_items_quote_id_fkey: constraint left NOT VALID"]
+
+
 def test_a_missing_extension_is_reported_before_restoring(pg, store, made, gpg_keys):
     needs_more = dataclasses.replace(made, extensions={
         **made.extensions, "postgis_x": {"version": "1.0", "schema": "public"}})
