@@ -4,7 +4,6 @@ function and prints; errors become one line on stderr and a distinct exit code."
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import logging
@@ -300,7 +299,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     store = open_store(args.store)
     manifests = catalog.list_manifests(store, database=args.database)
     if args.csv:
-        print_csv([log_entry(m, store) | {"id": m.id} for m in manifests])
+        report_cli.print_csv([log_entry(m, store) | {"id": m.id} for m in manifests])
         return 0
     if args.json:
         print(json.dumps([log_entry(m, store) for m in manifests], indent=2))
@@ -322,25 +321,6 @@ def log_entry(m: Manifest, store: ObjectStore) -> dict[str, Any]:
         "verified": "-" if verified is None else ("yes" if verified.get("ok") else "FAILED"),
         "stored": store.location, "retention": RETENTION_POLICY[m.retention],
     }
-
-
-CSV_COLUMNS = {"Date": "date", "Time": "time", "Type": "type", "Filename": "file",
-               "Size": "size", "Reason": "reason", "Verified": "verified", "Stored": "stored",
-               "Retention": "retention", "Database": "database", "Status": "status",
-               "Backup ID": "id"}
-
-
-def print_csv(entries: list[dict[str, Any]]) -> None:
-    """The runbook's backup log template as CSV: its nine columns, then database, status, id."""
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows([_cell(str(entry[key])) for key in CSV_COLUMNS.values()]
-                     for entry in entries)
-
-
-def _cell(text: str) -> str:
-    """A spreadsheet runs a cell that starts like a formula; a reason is text, keep it so."""
-    return "'" + text if len(text) > 1 and text[0] in "=+-@\t\r" else text
 
 
 def cmd_show(args: argparse.Namespace) -> int:

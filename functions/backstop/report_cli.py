@@ -1,12 +1,15 @@
 """``backstop report`` and ``backstop acknowledge``: the monthly checklist on the command line,
-over any store, and the record that a person did an item of the checklist about people."""
+over any store, and the record that a person did an item of the checklist about people; and
+the runbook's backup log as CSV (``backstop list --csv``)."""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import getpass
 import json
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -92,3 +95,22 @@ def sources(settings: Settings) -> report.Sources:
         else None,
         secrets=boto3.client("secretsmanager", region_name=region)
         if any("supabase_project" in p for p in pitr) else None)
+
+
+CSV_COLUMNS = {"Date": "date", "Time": "time", "Type": "type", "Filename": "file",
+               "Size": "size", "Reason": "reason", "Verified": "verified", "Stored": "stored",
+               "Retention": "retention", "Database": "database", "Status": "status",
+               "Backup ID": "id"}
+
+
+def print_csv(entries: list[dict[str, Any]]) -> None:
+    """The runbook's backup log template as CSV: its nine columns, then database, status, id."""
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows([_cell(str(entry[key])) for key in CSV_COLUMNS.values()]
+                     for entry in entries)
+
+
+def _cell(text: str) -> str:
+    """A spreadsheet runs a cell that starts like a formula; a reason is text, keep it so."""
+    return "'" + text if len(text) > 1 and text[0] in "=+-@\t\r" else text
