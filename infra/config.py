@@ -34,6 +34,7 @@ from infra.config_values import (
     optional_str_setting,
     str_list_setting,
 )
+from infra.report_config import Report, parse_report
 from infra.restore_config import Restore, parse_restore
 
 RETENTION_CLASSES = ("daily", "weekly", "monthly", "pre-migration", "pre-restore", "manual")
@@ -157,6 +158,7 @@ class BackstopConfig:
     postgres_version: str = "18.1"
     tags: Mapping[str, str] = field(default_factory=dict)
     restore: Restore = field(default_factory=Restore)
+    report: Report = field(default_factory=Report)
 
     def database_secrets(self) -> dict[str, str]:
         return {db.name: db.secret for db in self.databases}
@@ -173,7 +175,8 @@ class BackstopConfig:
 KEYS = ("databases", "recipients", "stack_name", "account", "region", "architecture", "prefix",
         "retention_days", "object_lock", "replication", "rpo_hours", "rto_minutes",
         "collapsed_fraction", "backup_function", "log_retention_days", "alarm_emails", "network",
-        "postgres_version", "tags", "restore", "backup_container", "backup_concurrency")
+        "postgres_version", "tags", "restore", "backup_container", "backup_concurrency",
+        "report")
 
 NUMERIC_KEYS = ("rpo_hours", "rto_minutes", "collapsed_fraction", "log_retention_days")
 
@@ -280,7 +283,8 @@ def load_config(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Back
         postgres_version=postgres_version, tags=dict(tags),
         restore=parse_restore(raw.get("restore")),
         backup_container=parse_backup_container(raw.get("backup_container")),
-        backup_concurrency=parse_concurrency(raw.get("backup_concurrency")))
+        backup_concurrency=parse_concurrency(raw.get("backup_concurrency")),
+        report=parse_report(raw.get("report"), tuple(db.name for db in databases)))
     check_rpo(config.rpo_hours, {db.name: db.schedules for db in config.databases
                                  if db.scope.mode == "full" and not db.scope.tables},
               config.backup_container.timeout_hours)

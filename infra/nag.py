@@ -36,6 +36,22 @@ def acknowledge_functions(functions: IConstruct, *, prefix: str) -> None:
                 "configured database, named by the database under the index prefix.")
 
 
+def acknowledge_report(functions: IConstruct, *, prefix: str, replica_arn: str | None) -> None:
+    """The checklist report writes its reports and acknowledgements under their prefixes."""
+    for kind in ("reports", "acknowledgements"):
+        acknowledge(functions, f"AwsSolutions-IAM5[Resource::<BackupBucket.Arn>/{prefix}/{kind}/*]",
+                    f"Each month's report and each acknowledgement gets its own key; the "
+                    f"report function may write only under the {kind} prefix.")
+    acknowledge(functions, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:"
+                "<AWS::Region>:<AWS::AccountId>:alarm:*]",
+                "The report lists the month's alarms that notify the alert topic (read only); "
+                "any alarm of the account may, and alarm names are CloudFormation's.")
+    if replica_arn:
+        acknowledge(functions, f"AwsSolutions-IAM5[Resource::{replica_arn}/{prefix}/*]",
+                    "The report checks (HEAD) that each backup's replica exists; backup keys "
+                    "are unknown in advance.")
+
+
 def acknowledge_workflow(workflow: IConstruct, *, functions: list[lambda_.Function]) -> None:
     acknowledge(workflow, "AwsSolutions-IAM5[Resource::*]",
                 "Execution logs (logs:*LogDelivery*), tracing (xray:*) and "

@@ -27,10 +27,12 @@ from infra.nag import (
     acknowledge_fleet,
     acknowledge_functions,
     acknowledge_lock_table,
+    acknowledge_report,
     acknowledge_restore,
     acknowledge_workflow,
 )
 from infra.recipients import RecipientKeys
+from infra.report import ChecklistReport
 from infra.restore_workflow import RESTORE, VERIFY, RestoreWorkflow
 from infra.schedules import Schedules
 from infra.scratch import ScratchNetwork, ScratchSweeper
@@ -206,11 +208,15 @@ class BackstopStack(cdk.Stack):
                             backup_timeout=execution_timeout)
         Schedules(self, "Schedules", config=config, state_machine=workflow.state_machine,
                   fleet=fleet.state_machine, classes=fleet.classes, verification=verification)
+        checklist = ChecklistReport(self, "Report", config=config, functions=functions,
+                                    storage=storage, topic=alerts.topic, topic_key=alerts.key)
         Monitoring(self, "Monitoring", config=config, topic=alerts.topic,
                    state_machine=workflow.state_machine, rpo_check_fn=rpo_fn,
                    restore_machines={"RestoreVerification": verification,
                                      "ManualRestore": manual},
-                   fleet_machines={"FleetBackup": fleet.state_machine},
+                   # every other workflow whose timeout the one timed-out alarm watches
+                   fleet_machines={"FleetBackup": fleet.state_machine,
+                                   "Report": checklist.state_machine},
                    scratch_age_limit_hours=workflow_hours + restore.max_keep_hours + 1,
                    functions={"Validate": validate_fn, "Backup": backup_fn, "Check": check_fn,
                               "RpoCheck": rpo_fn, "RestorePlan": plan_fn, "Restore": restore_fn,
@@ -228,6 +234,8 @@ class BackstopStack(cdk.Stack):
         cdk.CfnOutput(self, "RestoreVerificationStateMachineArn",
                       value=verification.state_machine_arn)
         cdk.CfnOutput(self, "ManualRestoreStateMachineArn", value=manual.state_machine_arn)
+        cdk.CfnOutput(self, "ReportStateMachineArn",
+                      value=checklist.state_machine.state_machine_arn)
         cdk.CfnOutput(self, "AlertTopicArn", value=alerts.topic.topic_arn)
         cdk.CfnOutput(self, "ScratchClientSecurityGroupId",
                       value=scratch.client_sg.security_group_id,
@@ -236,6 +244,9 @@ class BackstopStack(cdk.Stack):
         acknowledge_functions(functions, prefix=config.prefix)
         acknowledge_workflow(workflow, functions=[validate_fn, backup_fn, check_fn])
         acknowledge_lock_table(workflow.locks)
+        acknowledge_workflow(checklist, functions=[checklist.function])
+        acknowledge_report(functions, prefix=config.prefix, replica_arn=None if config.replication
+                           is None else config.replication.destination_bucket_arn)
         acknowledge_restore(task_definition=runner.task_definition, runner=runner,
                             workflows=list(workflows.values()), functions=functions,
                             workflow_functions=[plan_fn, restore_fn], prefix=config.prefix)

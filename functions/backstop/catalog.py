@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,12 @@ def save(store: ObjectStore, manifest: Manifest) -> None:
 
 def load(store: ObjectStore, key: str) -> Manifest:
     """Read, authenticate and validate one manifest."""
-    raw = store.get(key)
+    return parse(store, store.get(key), key)
+
+
+def parse(store: ObjectStore, raw: bytes, key: str) -> Manifest:
+    """Authenticate and validate the bytes of manifest `key` (one read by other means, such
+    as an older version of the object)."""
     if len(raw) > MAX_MANIFEST_BYTES:
         raise IntegrityError(f"manifest {key} is {len(raw)} bytes, more than any manifest "
                              "Backstop writes; it is not a Backstop manifest")
@@ -77,6 +83,12 @@ def list_manifests(store: ObjectStore, *, database: str | None = None) -> list[M
     `database`, only its key prefixes are listed. Each one that cannot be read or trusted is
     skipped with a warning naming it."""
     prefixes = [""] if database is None else [f"{r}/{database}/" for r in RETENTION_CLASSES]
+    return sorted(trusted(store, prefixes), key=lambda m: (m.started_at, m.id), reverse=True)
+
+
+def trusted(store: ObjectStore, prefixes: Iterable[str]) -> list[Manifest]:
+    """The manifests under `prefixes` that prove themselves; each one that cannot be read or
+    trusted is skipped with a warning naming it."""
     manifests = []
     for prefix in prefixes:
         for key in store.keys(prefix):
@@ -86,7 +98,7 @@ def list_manifests(store: ObjectStore, *, database: str | None = None) -> list[M
                 manifests.append(load(store, key))
             except (IntegrityError, NotFoundError, StoreError) as exc:
                 log.warning("skipped: %s", exc)
-    return sorted(manifests, key=lambda m: (m.started_at, m.id), reverse=True)
+    return manifests
 
 
 def latest_done(store: ObjectStore, database: str, *, scope: Scope | None = None

@@ -14,7 +14,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from backstop import catalog, crypto, health, leftovers, names, processes, profiles, restore
+from backstop import (
+    catalog,
+    crypto,
+    health,
+    leftovers,
+    names,
+    processes,
+    profiles,
+    report_cli,
+    restore,
+)
 from backstop.backup import FINGERPRINT_LIMIT, BackupRequest, run_backup
 from backstop.connection import Connection
 from backstop.errors import (
@@ -139,6 +149,8 @@ def parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", parents=[common], help="the backup log")
     listing.add_argument("--database")
+    listing.add_argument("--csv", action="store_true",
+                         help="CSV in the runbook's backup log columns")
     listing.set_defaults(run=cmd_list)
 
     show = commands.add_parser("show", parents=[common], help="one backup's manifest")
@@ -192,6 +204,7 @@ def parser() -> argparse.ArgumentParser:
     checking.add_argument("--table", action="append", default=[], metavar="NAME",
                           help="only these tables and what belongs to them")
     checking.set_defaults(run=cmd_check)
+    report_cli.add_commands(commands, common)
     return top
 
 
@@ -360,6 +373,9 @@ def private_key(args: argparse.Namespace) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     store = store_of(args)
     manifests = catalog.list_manifests(store, database=args.database)
+    if args.csv:
+        report_cli.print_csv([log_entry(m, store) | {"id": m.id} for m in manifests])
+        return 0
     if args.json:
         print(json.dumps([log_entry(m, store) for m in manifests], indent=2))
         return 0

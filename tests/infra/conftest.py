@@ -72,6 +72,24 @@ def template(config: BackstopConfig) -> dict[str, Any]:
     return synth(config)
 
 
+# A deployment whose report watches an RDS source's PITR and checks a replica bucket.
+REPLICA = "replica-bucket"
+PITR = {"quotepro": {"rds_instance": "quotepro-prod", "retention_days": 7}}
+
+
+@pytest.fixture(scope="session")
+def report_config(recipient_key: str) -> BackstopConfig:
+    return load_config(raw_config(
+        recipient_key, report={"schedule": "monthly", "pitr_rpo_minutes": 5, "pitr": PITR},
+        replication={"destination_bucket_arn": f"arn:aws:s3:::{REPLICA}",
+                     "destination_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/k"}))
+
+
+@pytest.fixture(scope="session")
+def report_template(report_config: BackstopConfig) -> dict[str, Any]:
+    return synth(report_config)
+
+
 @pytest.fixture(scope="session")
 def synth_with(recipient_key: str) -> Callable[..., dict[str, Any]]:
     """Synthesize a variant: ``synth_with(object_lock={...})``."""
@@ -82,6 +100,33 @@ def synth_with(recipient_key: str) -> Callable[..., dict[str, Any]]:
 
 def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def alarm_props(template: dict[str, Any], metric: str) -> dict[str, Any]:
+    """The properties of the one alarm on ``metric``."""
+    (found,) = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()
+                if a["Properties"].get("MetricName") == metric]
+    return found
+
+
+def function_props(template: dict[str, Any], handler: str) -> tuple[str, dict[str, Any]]:
+    """The logical id and properties of the one function running ``handler``."""
+    (found,) = [(lid, f["Properties"]) for lid, f in
+                resources(template, "AWS::Lambda::Function").items()
+                if f["Properties"]["Handler"] == handler]
+    return found
+
+
+def emf_values(printed: str, name: str) -> dict[str | None, float]:
+    """The EMF data points of one metric, by Database dimension (None: no dimension)."""
+    from tests.support.moto_sfn import emf_metrics
+
+    found: dict[str | None, float] = {}
+    for record in emf_metrics(printed):
+        if name in record:
+            (value,) = record[name]
+            found[record.get("Database")] = value
+    return found
 
 
 @pytest.fixture
@@ -121,5 +166,5 @@ def assert_granted(made: list[tuple[str, str]]) -> None:
     from tests.infra.iam_calls import ROLES
 
     ungranted = sorted({(role_for(who), call) for who, call in made
-                        if call not in ROLES[role_for(who)].granted})
+                        if not ROLES[role_for(who)].may_call(call)})
     assert ungranted == [], f"calls made without a granted permission: {ungranted}"

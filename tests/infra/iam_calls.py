@@ -21,6 +21,8 @@ RECIPIENTS = "ssm:GetParameters"
 TOKEN = frozenset({"stepfunctions:SendTaskSuccess", "stepfunctions:SendTaskFailure"})
 SWEEP = frozenset({"rds:DescribeDBInstances", "rds:DeleteDBInstance"})
 SIGN, CHECK_SIGNATURE = "kms:GenerateMac", "kms:VerifyMac"  # manifest signatures: signing.py
+BUCKET_CONFIGURATION = frozenset({"s3:GetBucketLifecycleConfiguration", "s3:GetBucketVersioning",
+                                  "s3:GetBucketReplication", "s3:GetObjectLockConfiguration"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +30,14 @@ class Role:
     entry: str  # the handler module the role's code starts from
     granted: frozenset[str]
     unreached: dict[str, str]  # call -> why this role's code never makes it
+    # call -> the configuration that makes the code call it, and the stack grant it then
+    # (checked by the tests of that configuration, not against the default template)
+    when_configured: dict[str, str] = dataclasses.field(default_factory=dict)
+    # the configuration without which the role does not exist ("": every deployment has it)
+    only_with: str = ""
+
+    def may_call(self, call: str) -> bool:
+        return call in self.granted or call in self.when_configured
 
 
 def _each(calls: frozenset[str] | set[str], reason: str) -> dict[str, str]:
@@ -82,6 +92,17 @@ ROLES: dict[str, Role] = {
     "RestoreRunnerTaskTaskRole": Role(
         "handlers.task", ALL_S3 | TOKEN | {SECRET, RECIPIENTS, SIGN, CHECK_SIGNATURE},
         GPG_ALL),
+    "FunctionsReportRole": Role(
+        "handlers.report", S3_READ | BUCKET_CONFIGURATION | {
+            "s3:PutObject", "s3:HeadObject", "s3:ListObjectVersions",
+            "cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory", CHECK_SIGNATURE}, {
+            **_each(S3_STREAM, "reports and acknowledgements are single small puts"),
+            RECIPIENTS: NO_RECIPIENTS, SIGN: NOT_SIGNING}, {
+            "rds:DescribeDBInstances": "report.pitr names RDS instances (granted on them)",
+            SECRET: "report.pitr names a Supabase token secret (granted on it)"}),
+    "FunctionsPitrWatchRole": Role("handlers.pitr", frozenset({"rds:DescribeDBInstances"}), {
+        **_each(ALL_S3, NO_STORE), SECRET: NO_SECRET, RECIPIENTS: NO_RECIPIENTS},
+        only_with="an RDS source under report.pitr"),
 }
 
 # Dependent actions (AWS's service authorization data) a state machine does not need, and the

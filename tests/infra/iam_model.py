@@ -25,7 +25,11 @@ FUNCTIONS = ROOT / "functions"
 
 # API operation -> IAM action, where they differ (the S3 multipart calls are s3:PutObject).
 S3_ACTIONS = {"ListObjectsV2": "s3:ListBucket", "CreateMultipartUpload": "s3:PutObject",
-              "UploadPart": "s3:PutObject", "CompleteMultipartUpload": "s3:PutObject"}
+              "UploadPart": "s3:PutObject", "CompleteMultipartUpload": "s3:PutObject",
+              "HeadObject": "s3:GetObject", "ListObjectVersions": "s3:ListBucketVersions",
+              "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
+              "GetBucketReplication": "s3:GetReplicationConfiguration",
+              "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration"}
 # Step Functions' optimized integrations, and the IAM actions AWS documents for each
 # ("IAM policies for integrated services").
 INTEGRATIONS = {

@@ -11,7 +11,7 @@ from tests.infra.conftest import resources
 
 HANDLERS = {"handlers.validate.handler", "handlers.backup.handler", "handlers.check.handler",
             "handlers.rpo.handler", "handlers.plan.handler", "handlers.restore.handler",
-            "handlers.sweep.handler"}
+            "handlers.sweep.handler", "handlers.report.handler"}
 
 
 def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -1,8 +1,13 @@
-"""The hostile corpus on the session's server: each database loaded once, copied per test.
+"""Integration fixtures.
+
+The hostile corpus on the session's server: each database loaded once, copied per test.
 
 `corpora.source(name)` is the loaded database itself (with its database- and role-level
 settings); tests never change it. `targets` makes throwaway databases (empty, or copies of a
 source, optionally drifted away from it) and drops them when the test ends.
+
+The monthly report's year of generated backups in local stores: January to November written
+once per session, December per store with its faults (``year.py``).
 """
 
 from __future__ import annotations
@@ -10,13 +15,17 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from psycopg import sql
 
 from backstop.connection import Connection
-from tests.conftest import Postgres
+from backstop.manifest import Manifest
+from backstop.store import open_store
+from tests.conftest import KeyPair, Postgres
 from tests.corpus import CORPUS, HERE, Roles, load, run_psql
+from tests.integration import year
 
 _names = itertools.count()
 
@@ -93,3 +102,25 @@ def targets(pg: Postgres, corpora: Corpora) -> Iterator[Targets]:
     made = Targets(pg, corpora)
     yield made
     made.drop()
+
+
+# --------------------------------------------------------------------------- the report's year
+@pytest.fixture(scope="session")
+def base(pg: Postgres, gpg_keys: KeyPair, tmp_path_factory: pytest.TempPathFactory) -> Manifest:
+    return year.template(pg, gpg_keys, tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="session")
+def months_before(base: Manifest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """January to November, written once; each store below starts as a copy of it."""
+    root = tmp_path_factory.mktemp("year") / "store"
+    year.generate(open_store(str(root)), base, end=year.MONTH_START)
+    return root
+
+
+@pytest.fixture(scope="session")
+def faulty_store(months_before: Path, base: Manifest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A year whose December holds every fault of ``year.FAULTS``."""
+    return year.december(months_before, base, tmp_path_factory.mktemp("faulty") / "store",
+                         year.FAULTS)

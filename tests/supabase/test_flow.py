@@ -187,7 +187,9 @@ def test_role_timeouts_do_not_end_the_snapshot(cli: Any, supabase: Source) -> No
         conn.execute("ALTER ROLE postgres SET statement_timeout = '250ms'")
     try:
         made = backup(cli, supabase, "--profile", "supabase",
-                      "--check", "slow=select count(*) from pg_sleep(0.6)")
+                      # a check reads for about a second (sleeping is not a health check)
+                      "--check", "slow=select count(*) from generate_series(1, 4000) a, "
+                      "generate_series(1, 4000) b")
     finally:
         with supabase.cluster.admin() as conn:
             conn.execute("ALTER ROLE postgres RESET idle_in_transaction_session_timeout")

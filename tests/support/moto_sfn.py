@@ -23,6 +23,10 @@ Seams:
   * ECS: ``install_inprocess_containers`` runs a started task's container entry point
     (``python3 -m <module>``) in this process with the task's environment, like the Lambda
     seam; moto itself runs nothing.
+  * PITR: ``script_latest_restorable`` sets an RDS instance's latest restorable time (moto
+    always says "now") and, as RDS does, gives none while automated backups are off.
+  * CloudWatch: ``install_alarm_history`` answers ``DescribeAlarmHistory`` (moto lacks it)
+    from the state changes moto records on each alarm.
   * IAM: ``install_call_recorder`` records every AWS call a handler or task makes in its own
     thread, by who made it (``FunctionsBackupD4A858FE``, ``container:Backup``), so the tests
     can check each against the role that would make it on AWS (moto checks no IAM).
@@ -37,6 +41,7 @@ import contextlib
 import functools
 import importlib
 import io
+import itertools
 import json
 import os
 import re
@@ -692,6 +697,54 @@ def map_scratch_instances(monkeypatch: Any, server: ScratchServer) -> ScratchSer
     monkeypatch.setattr(RDSBackend, "create_db_instance", create_instance)
     monkeypatch.setattr(RDSBackend, "delete_db_instance", delete_instance)
     return server
+
+
+def script_latest_restorable(monkeypatch: Any, times: dict[str, Any]) -> None:
+    """``LatestRestorableTime`` per instance identifier (unlisted: now); none at all while
+    the instance keeps no automated backups (retention 0), as on RDS."""
+    from moto.core.utils import utcnow
+    from moto.rds.models import DBInstance
+
+    def latest(self: Any) -> Any:
+        if not self.backup_retention_period:
+            return None
+        return times.get(self.db_instance_identifier) or utcnow()
+
+    monkeypatch.setattr(DBInstance, "latest_restorable_time", property(latest))
+
+
+# --------------------------------------------------------------------------- CloudWatch
+def install_alarm_history(monkeypatch: Any) -> None:
+    """``DescribeAlarmHistory`` (StateUpdate items, optionally by name and time) built from
+    moto's record of each alarm's previous states: moto 5.2.5 keeps the history but serves
+    no API for it. Each item says what AWS's do: the old and new state in ``HistoryData``."""
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.responses import ActionResult
+
+    def describe_alarm_history(self: Any) -> Any:
+        name = self._get_param("AlarmName")
+        start, end = self._get_param("StartDate"), self._get_param("EndDate")
+        items = []
+        for alarm in self.cloudwatch_backend.describe_alarms():
+            if name and alarm.name != name:
+                continue
+            # history holds (type, reason, data, state, since) of each state left behind
+            states = [(h[3], h[4]) for h in alarm.history if h[0] == "StateUpdate"]
+            states.append((alarm.state_value, alarm.state_updated_timestamp))
+            for (old, _), (new, at) in itertools.pairwise(states):
+                if (start and at < start) or (end and at > end):
+                    continue
+                items.append({"AlarmName": alarm.name, "AlarmType": "MetricAlarm",
+                              "Timestamp": at, "HistoryItemType": "StateUpdate",
+                              "HistorySummary": f"Alarm updated from {old} to {new}",
+                              "HistoryData": json.dumps({"version": "1.0",
+                                                         "oldState": {"stateValue": old},
+                                                         "newState": {"stateValue": new}})})
+        return ActionResult({"AlarmHistoryItems": sorted(items, key=lambda i: i["Timestamp"],
+                                                          reverse=True)})
+
+    monkeypatch.setattr(CloudWatchResponse, "describe_alarm_history", describe_alarm_history,
+                        raising=False)
 
 
 # --------------------------------------------------------------------------- ECS seam

@@ -285,3 +285,54 @@ def test_stock_ecs_runs_no_container_and_the_seam_signature_holds(account: None)
                                                         "entryPoint": ["python3", "-m", "nope"]}])
     (task,) = ecs.run_task(cluster="c", taskDefinition="f", launchType="FARGATE")["tasks"]
     assert task["lastStatus"] == "RUNNING"  # and nothing ran: no module "nope" exists
+
+
+def test_rds_latest_restorable_time_is_always_now_without_the_seam(account: None) -> None:
+    from moto.rds.models import DBInstance
+
+    rds = boto3.client("rds", region_name=REGION)
+    rds.create_db_instance(DBInstanceIdentifier="off", DBInstanceClass="db.t4g.micro",
+                           Engine="postgres", BackupRetentionPeriod=0)
+    (found,) = rds.describe_db_instances(DBInstanceIdentifier="off")["DBInstances"]
+    assert found["BackupRetentionPeriod"] == 0 and "LatestRestorableTime" in found  # unlike RDS
+    assert isinstance(inspect.getattr_static(DBInstance, "latest_restorable_time"), property)
+
+
+def test_latest_restorable_seam_scripts_lag_and_omits_it_when_backups_are_off(
+        account: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    rds = boto3.client("rds", region_name=REGION)
+    for name, kept in (("lagging", 7), ("off", 0)):
+        rds.create_db_instance(DBInstanceIdentifier=name, DBInstanceClass="db.t4g.micro",
+                               Engine="postgres", BackupRetentionPeriod=kept)
+    then = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    moto_sfn.script_latest_restorable(monkeypatch, {"lagging": then})
+    (lagging,) = rds.describe_db_instances(DBInstanceIdentifier="lagging")["DBInstances"]
+    (off,) = rds.describe_db_instances(DBInstanceIdentifier="off")["DBInstances"]
+    assert lagging["LatestRestorableTime"] == then
+    assert "LatestRestorableTime" not in off
+
+
+def test_moto_serves_no_alarm_history_without_the_seam(account: None) -> None:
+    from moto.cloudwatch.models import Alarm
+    from moto.cloudwatch.responses import CloudWatchResponse
+
+    assert not hasattr(CloudWatchResponse, "describe_alarm_history")
+    assert "self.history.append" in inspect.getsource(Alarm.update_state)
+
+
+def test_alarm_history_seam_reports_each_state_change(account: None,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    moto_sfn.install_alarm_history(monkeypatch)
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    cloudwatch.put_metric_alarm(AlarmName="a", MetricName="m", Namespace="n", Period=60,
+                                EvaluationPeriods=1, Threshold=1, Statistic="Sum",
+                                ComparisonOperator="GreaterThanThreshold")
+    for state in ("ALARM", "OK", "ALARM"):
+        cloudwatch.set_alarm_state(AlarmName="a", StateValue=state, StateReason="test")
+    items = cloudwatch.describe_alarm_history(AlarmName="a",
+                                              HistoryItemType="StateUpdate")["AlarmHistoryItems"]
+    moves = [(json.loads(i["HistoryData"])["oldState"]["stateValue"],
+              json.loads(i["HistoryData"])["newState"]["stateValue"]) for i in items]
+    assert sorted(moves) == sorted([("OK", "ALARM"), ("ALARM", "OK"), ("OK", "ALARM")])
