@@ -14,7 +14,8 @@ import pytest
 from backstop import report
 from backstop.manifest import Manifest
 from backstop.report_model import FAIL, PASS, Period, Settings, previous_month
-from backstop.store import open_store
+from backstop.signing import KmsKey, Policy
+from backstop.store import ObjectStore, open_store
 from infra.config import BackstopConfig
 from infra.report import report_settings
 from tests.conftest import KeyPair, Postgres
@@ -160,8 +161,7 @@ def deployed(aws: moto_sfn.LambdaCalls, report_template: dict[str, Any], base: M
     _configure_bucket(report_template, deployment.bucket)
     today = datetime.now(UTC).date()
     first = date.fromisoformat(previous_month(datetime.now(UTC)) + "-01")
-    store = open_store(f"s3://{deployment.bucket}/backstop",
-                       s3_client=boto3.client("s3", region_name=moto_sfn.REGION))
+    store = _store(deployment)
     year.generate(store, base, start=first - timedelta(days=14), end=today)
     _replicate(deployment.bucket)
     _expire(deployment.bucket, today)
@@ -188,6 +188,14 @@ def _notifications(topic_arn: str) -> list[tuple[str, str]]:
 
     topic = sns_backends[moto_sfn.ACCOUNT][moto_sfn.REGION].topics[topic_arn]
     return [(subject or "", message) for _, message, subject, _, _ in topic.sent_notifications]
+
+
+def _store(deployment: moto_sfn.Deployment) -> ObjectStore:
+    """The deployed store, its manifests signed with the stack's KMS key, as in the cloud."""
+    signing = Policy(KmsKey(deployment.refs["ManifestSigningKey"],
+                            client=boto3.client("kms", region_name=moto_sfn.REGION)))
+    return open_store(f"s3://{deployment.bucket}/backstop", signing=signing,
+                      s3_client=boto3.client("s3", region_name=moto_sfn.REGION))
 
 
 def _stored(bucket: str, key: str) -> bytes:
@@ -307,8 +315,7 @@ def test_a_month_whose_manifests_are_gone_cannot_be_evidenced(
         deployed: moto_sfn.Deployment, report_config: BackstopConfig) -> None:
     now = datetime.now(UTC)
     long_ago = (now.replace(day=1) - timedelta(days=80)).strftime("%Y-%m")
-    store = open_store(f"s3://{deployed.bucket}/backstop",
-                       s3_client=boto3.client("s3", region_name=moto_sfn.REGION))
+    store = _store(deployed)
     got = report.build(store, Settings.from_dict(report_settings(report_config)),
                        Period.month(long_ago, now=now), now=now, sources=report.Sources())
     item = got.item("automated-backups")

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from backstop import restore
+from backstop import catalog, restore
 from backstop.backup import BackupRequest, run_backup
 from backstop.manifest import DONE, FAILED, Manifest, object_key
 from backstop.report_model import Settings
@@ -55,7 +55,7 @@ def template(pg: Postgres, keys: KeyPair, root: Path) -> Manifest:
         restore.verify_backup(store, made, server=pg.connection("postgres"),
                               private_key=keys.private)
         (key,) = [k for k in store.keys() if k.endswith(made.id + ".manifest.json")]
-        _templates["manifest"] = Manifest.from_json(store.get(key), key=key)
+        _templates["manifest"] = catalog.load(store, key)
     return _templates["manifest"]
 
 
@@ -77,7 +77,7 @@ def commit(store: ObjectStore, manifest: Manifest, body: bytes) -> None:
     """As a backup commits: the object, then the manifest that names it."""
     if body:
         store.put(manifest.key, body)
-    store.put(manifest.manifest_key, manifest.to_json())
+    catalog.save(store, manifest)  # signed with the store's key, as Backstop writes it
 
 
 def generate(store: ObjectStore, base: Manifest, *, faults: Faults = Faults(),
@@ -109,7 +109,7 @@ def generate(store: ObjectStore, base: Manifest, *, faults: Faults = Faults(),
                 newest = len(made) - 1
         if newest is not None:  # the nightly restore test of the newest backup, 05:00
             tested = _verified(made[newest], day, faults, rng)
-            store.put(tested.manifest_key, tested.to_json())
+            catalog.save(store, tested)
             made[newest] = tested
     return made
 
