@@ -37,7 +37,7 @@ _DENIED_PREFIXES = ("pg_read", "pg_ls", "pg_stat_file", "pg_file", "lo_", "dblin
                     "txid_", "nextval", "setval", "pg_current_xact")
 _WRITES = ("InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt")
 log = logging.getLogger(__name__)
-ROLE_HOW = (f"CREATE ROLE {ROLE} NOLOGIN; GRANT pg_read_all_data TO {ROLE}; "
+ROLE_HOW = (f"CREATE ROLE {ROLE} NOLOGIN BYPASSRLS; GRANT pg_read_all_data TO {ROLE}; "
             f"GRANT {ROLE} TO <the backup role>")
 
 
@@ -98,7 +98,8 @@ def prepare_role(connection: Connection) -> None:
         with connection.connect(autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [ROLE]).fetchone()
             if not exists:
-                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(
+                # it must see every row the connecting role sees: row security aside
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN BYPASSRLS").format(
                     sql.Identifier(ROLE)))
                 if conn.info.server_version >= 140000:
                     conn.execute(sql.SQL("GRANT pg_read_all_data TO {}").format(
@@ -115,11 +116,14 @@ def prepare_role(connection: Connection) -> None:
 
 
 def _usable(conn: psycopg.Connection[Any]) -> bool:
-    """ROLE exists, the session may become it, and it can read data."""
+    """ROLE exists, the session may become it, and it reads every row the session would
+    (a check as a role under row security would count fewer rows)."""
     row = conn.execute(
         "SELECT pg_has_role(current_user, r.oid, 'MEMBER') AND (current_setting("
         "'server_version_num')::int < 140000 OR pg_has_role(r.oid, 'pg_read_all_data', "
-        "'MEMBER')) FROM pg_roles r WHERE r.rolname = %s", [ROLE]).fetchone()
+        "'MEMBER')) AND (r.rolbypassrls OR NOT (SELECT u.rolsuper OR u.rolbypassrls "
+        "FROM pg_roles u WHERE u.rolname = current_user)) "
+        "FROM pg_roles r WHERE r.rolname = %s", [ROLE]).fetchone()
     return bool(row and row[0])
 
 

@@ -101,7 +101,8 @@ ROLES: dict[str, Role] = {
             "rds:DescribeDBInstances": "report.pitr names RDS instances (granted on them)",
             SECRET: "report.pitr names a Supabase token secret (granted on it)"}),
     "FunctionsPitrWatchRole": Role("handlers.pitr", frozenset({"rds:DescribeDBInstances"}), {
-        **_each(ALL_S3, NO_STORE), SECRET: NO_SECRET, RECIPIENTS: NO_RECIPIENTS},
+        **_each(ALL_S3, NO_STORE), SECRET: NO_SECRET, RECIPIENTS: NO_RECIPIENTS,
+        **_each({SIGN, CHECK_SIGNATURE}, NO_MANIFESTS)},
         only_with="an RDS source under report.pitr"),
 }
 
