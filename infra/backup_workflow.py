@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -170,21 +168,8 @@ class BackupWorkflow(Construct):
                    .otherwise(release))
 
         # ---- the same backup as a Fargate task
-        backup_task = tasks.EcsRunTask(
-            self, "BackupTask", integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-            cluster=runner.cluster, task_definition=runner.task_definition,
-            launch_target=tasks.EcsFargateLaunchTarget(
-                platform_version=ecs.FargatePlatformVersion.LATEST),
-            subnets=ec2.SubnetSelection(subnets=runner.placement.subnets),
-            security_groups=runner.placement.security_groups, assign_public_ip=False,
-            container_overrides=[tasks.ContainerOverride(
-                container_definition=runner.container, environment=[
-                    tasks.TaskEnvironmentVariable(
-                        name="BACKSTOP_TASK_INPUT",
-                        value=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.task"))),
-                    tasks.TaskEnvironmentVariable(name="BACKSTOP_TASK_TOKEN",
-                                                  value=sfn.JsonPath.task_token)])],
-            result_path="$.taskResult", task_timeout=sfn.Timeout.duration(container_timeout))
+        backup_task = runner.run_task(self, "BackupTask", input_path="$.task",
+                                      result_path="$.taskResult", timeout=container_timeout)
         backup_task.add_catch(explain_failure, errors=["States.ALL"], result_path="$.error")
         task_input = sfn.Pass(self, "BackupTaskInput", result_path="$.task", parameters={
             "job": "backup", "request": sfn.JsonPath.object_at("$.request")})

@@ -16,9 +16,12 @@ from __future__ import annotations
 from typing import Protocol
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from infra.config import BackstopConfig
@@ -74,3 +77,23 @@ class ContainerRunner(Construct):
             logging=ecs.LogDrivers.aws_logs(stream_prefix=name.lower(),
                                             log_group=self.log_group))
         self.task_role = self.task_definition.task_role
+
+    def run_task(self, scope: Construct, id_: str, *, input_path: str, result_path: str,
+                 timeout: cdk.Duration) -> tasks.EcsRunTask:
+        """A state that runs the task on the input at `input_path` and waits for the token
+        the task sends back (handlers.task)."""
+        return tasks.EcsRunTask(
+            scope, id_, integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            cluster=self.cluster, task_definition=self.task_definition,
+            launch_target=tasks.EcsFargateLaunchTarget(
+                platform_version=ecs.FargatePlatformVersion.LATEST),
+            subnets=ec2.SubnetSelection(subnets=self.placement.subnets),
+            security_groups=self.placement.security_groups, assign_public_ip=False,
+            container_overrides=[tasks.ContainerOverride(
+                container_definition=self.container, environment=[
+                    tasks.TaskEnvironmentVariable(
+                        name="BACKSTOP_TASK_INPUT",
+                        value=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at(input_path))),
+                    tasks.TaskEnvironmentVariable(name="BACKSTOP_TASK_TOKEN",
+                                                  value=sfn.JsonPath.task_token)])],
+            result_path=result_path, task_timeout=sfn.Timeout.duration(timeout))

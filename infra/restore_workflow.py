@@ -20,8 +20,6 @@ its RDS-managed secret, the verifier's private key in its own secret.
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -163,21 +161,8 @@ class RestoreWorkflow(Construct):
             task_timeout=sfn.Timeout.duration(restore_timeout.plus(cdk.Duration.minutes(1))))
         retry_lambda_service(run_lambda)
         run_lambda.add_catch(explain_failure, errors=["States.ALL"], result_path="$.error")
-        run_container = tasks.EcsRunTask(
-            self, "RunRestoreTask", integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-            cluster=runner.cluster, task_definition=runner.task_definition,
-            launch_target=tasks.EcsFargateLaunchTarget(
-                platform_version=ecs.FargatePlatformVersion.LATEST),
-            subnets=ec2.SubnetSelection(subnets=runner.placement.subnets),
-            security_groups=runner.placement.security_groups, assign_public_ip=False,
-            container_overrides=[tasks.ContainerOverride(
-                container_definition=runner.container, environment=[
-                    tasks.TaskEnvironmentVariable(
-                        name="BACKSTOP_TASK_INPUT",
-                        value=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.runInput"))),
-                    tasks.TaskEnvironmentVariable(name="BACKSTOP_TASK_TOKEN",
-                                                  value=sfn.JsonPath.task_token)])],
-            result_path="$.run", task_timeout=sfn.Timeout.duration(container_timeout))
+        run_container = runner.run_task(self, "RunRestoreTask", input_path="$.runInput",
+                                        result_path="$.run", timeout=container_timeout)
         run_container.add_catch(explain_failure, errors=["States.ALL"], result_path="$.error")
         run_where = (sfn.Choice(self, "RunWhere?")
                      .when(sfn.Condition.string_equals("$.plan.runner", "container"),
