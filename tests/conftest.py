@@ -68,9 +68,18 @@ class Postgres:
             return cursor.fetchall() if cursor.description else []
 
 
+def throwaway(server: LocalServer) -> None:
+    """A test server's data is thrown away at the end: it never waits for the disk."""
+    with server.admin() as conn:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        conn.execute("SELECT pg_reload_conf()")
+
+
 @pytest.fixture(scope="session")
 def pg() -> Iterator[Postgres]:
     server = LocalServer(Path(tempfile.mkdtemp(prefix="backstop-test-")) / "pgdata")
+    throwaway(server)
     try:
         sample.load(server.create_database(TEMPLATE), scale=2)
         yield Postgres(server)
@@ -148,8 +157,9 @@ def pg15(pg: Postgres) -> Iterator[Connection]:
     subprocess.run([*as_user, str(PG15_BIN / "initdb"), "-D", str(data), "-U", "postgres",
                     "--auth=trust"], check=True, capture_output=True)
     subprocess.run([*as_user, str(PG15_BIN / "pg_ctl"), "-D", str(data), "-w", "-l",
-                    str(root / "log"), "-o", f"-c listen_addresses='' -k {root} -p 5415",
-                    "start"], check=True, capture_output=True)
+                    str(root / "log"), "-o",
+                    f"-c listen_addresses='' -k {root} -p 5415 -c fsync=off", "start"],
+                   check=True, capture_output=True)
     try:
         admin = Connection(host=str(root), port=5415, dbname="postgres", user="postgres",
                            sslmode="disable")

@@ -24,6 +24,7 @@ import pytest
 
 from backstop.connection import Connection
 from backstop.localdb import LocalServer
+from tests.conftest import throwaway
 from tests.corpus import CORPUS, Database
 from tests.integration import oracle
 from tests.integration.user import Result, User, judge, table_args
@@ -408,6 +409,7 @@ def test_a_table_not_in_the_backup_is_bad_input(prepared, user, targets):
 @pytest.fixture(scope="module")
 def bare_server():
     server = LocalServer(Path(tempfile.mkdtemp(prefix="backstop-bare-")) / "pgdata")
+    throwaway(server)
     yield server
     server.stop()
 
