@@ -95,5 +95,9 @@ class ContainerRunner(Construct):
                         name="BACKSTOP_TASK_INPUT",
                         value=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at(input_path))),
                     tasks.TaskEnvironmentVariable(name="BACKSTOP_TASK_TOKEN",
-                                                  value=sfn.JsonPath.task_token)])],
+                                                  value=sfn.JsonPath.task_token),
+                    # the state's timeout runs from here, through the image pull and start
+                    tasks.TaskEnvironmentVariable(
+                        name="BACKSTOP_TASK_STARTED",
+                        value=sfn.JsonPath.string_at("$$.State.EnteredTime"))])],
             result_path=result_path, task_timeout=sfn.Timeout.duration(timeout))

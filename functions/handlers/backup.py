@@ -44,10 +44,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 def run_task(event: dict[str, Any]) -> dict[str, Any]:
-    """The Fargate task's entry (``handlers.task``): its limit comes from the stack."""
-    seconds = _runtime.number("BACKUP_TASK_SECONDS")
+    """The Fargate task's entry (``handlers.task``): its limit comes from the stack and runs
+    from when the workflow started the task (``BACKSTOP_TASK_STARTED``), so the minutes spent
+    pulling the image and starting the container count against it, as they do for the state's
+    timeout."""
+    started = datetime.fromisoformat(_runtime.env("BACKSTOP_TASK_STARTED"))
+    left = _runtime.number("BACKUP_TASK_SECONDS") - (datetime.now(UTC) - started).total_seconds()
     return run(event["request"], runner=CONTAINER,
-               deadline=time.monotonic() + seconds - DEADLINE_MARGIN_SECONDS)
+               deadline=time.monotonic() + left - DEADLINE_MARGIN_SECONDS)
 
 
 def run(event: dict[str, Any], *, runner: str, deadline: float) -> dict[str, Any]:

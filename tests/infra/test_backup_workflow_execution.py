@@ -5,6 +5,7 @@ against a real PostgreSQL, with S3, Secrets Manager, SSM, DynamoDB, SNS and Clou
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -275,6 +276,9 @@ def test_a_backup_at_its_deadline_records_failed_and_the_next_one_runs_on_fargat
         "job": "backup", "request": {"database": DB, "retention": "daily",
                                      "reason": "daily backup", "scope": {
                                          "mode": "full", "tables": [], "exclude_tables": []}}}
+    # the task's own deadline counts from when the state started it, image pull included
+    entered = datetime.fromisoformat(container["BACKSTOP_TASK_STARTED"])
+    assert timedelta(0) <= datetime.now(UTC) - entered < timedelta(minutes=5)
     started = [e for e in second.events if e["type"] == "TaskScheduled"
                and "ecs" in e["taskScheduledEventDetails"]["resourceType"]]
     parameters = json.loads(started[0]["taskScheduledEventDetails"]["parameters"])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +69,28 @@ def test_bad_requests_get_one_sentence(request_: Any, message: str, handler_env:
         validate.handler({"request": request_}, FakeContext("validate"))  # type: ignore[arg-type]
     assert str(info.value).startswith(message)
     assert "\n" not in str(info.value)
+
+
+def test_the_task_counts_its_limit_from_when_the_workflow_started_it(
+        handler_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a task whose state started 1,000 s ago (an image pull, a slow start)
+    from handlers import backup
+
+    deadlines: list[float] = []
+    monkeypatch.setattr(backup, "run", lambda request, *, runner, deadline: deadlines.append(
+        deadline) or {"runner": runner})
+    entered = datetime.now(UTC) - timedelta(seconds=1000)
+    monkeypatch.setenv("BACKSTOP_TASK_STARTED", entered.isoformat().replace("+00:00", "Z"))
+
+    assert backup.run_task({"job": "backup", "request": {}}) == {"runner": "container"}
+    # ... it stops the dump by the stack's limit less what has gone by and the margin
+    left = deadlines[0] - time.monotonic()
+    assert abs(left - (10800 - 1000 - backup.DEADLINE_MARGIN_SECONDS)) < 5
+
+
+def test_a_task_without_its_start_time_says_so(handler_env: None) -> None:
+    from backstop.errors import ConfigError
+    from handlers import backup
+
+    with pytest.raises(ConfigError, match="BACKSTOP_TASK_STARTED is not set"):
+        backup.run_task({"job": "backup", "request": {}})

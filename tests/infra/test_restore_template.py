@@ -192,7 +192,8 @@ def test_large_restores_run_the_same_code_as_a_fargate_task_with_sync(
     (override,) = run["Parameters"]["Overrides"]["ContainerOverrides"]
     assert {e["Name"]: e.get("Value.$") for e in override["Environment"]} == {
         "BACKSTOP_TASK_INPUT": "States.JsonToString($.runInput)",
-        "BACKSTOP_TASK_TOKEN": "$$.Task.Token"}
+        "BACKSTOP_TASK_TOKEN": "$$.Task.Token",
+        "BACKSTOP_TASK_STARTED": "$$.State.EnteredTime"}
     assert run["TimeoutSeconds"] == 6 * 3600
     (task,) = [t for lid, t in resources(template, "AWS::ECS::TaskDefinition").items()
                if lid.startswith("RestoreRunner")]
