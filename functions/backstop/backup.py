@@ -130,7 +130,10 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
                 tap=toc.feed, deadline=deadline,
                 describe=lambda why: f"pg_dump of {connection.describe()} failed "
                                      f"({connection.scrub(why)}); nothing was stored")
-            counter.join()
+            counter.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if counter.is_alive():  # the counts outlast the dump: the limit holds for both
+                raise DumpError(f"the row counts of {connection.describe()} stopped at the "
+                                "runner's time limit; nothing was stored")
         if failures:  # the first cause: a failed count also ends the snapshot pg_dump uses
             raise failures[0]
         if toc.toc is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -188,3 +189,26 @@ def test_the_password_never_leaks(pg, db, gpg_keys, tmp_path, caplog, capfd, mon
     for key in store.keys():
         assert secret.encode() not in store.get(key)
     assert secret not in json.dumps(manifest.to_dict())
+
+
+def test_counts_that_outlast_the_deadline_stop_the_backup(db, gpg_keys, tmp_path, monkeypatch):
+    # Given counts that take longer than the runner has left (the dump itself is quick)
+    from backstop import snapshot
+
+    original = snapshot.record
+
+    def slow(conn, *args):
+        conn.execute("SELECT pg_sleep(600)")  # cancelled, as a long count would be
+        return original(conn, *args)
+
+    monkeypatch.setattr(snapshot, "record", slow)
+    store = LocalStore(tmp_path)
+    started = time.monotonic()
+    with pytest.raises(DumpError, match="time limit"):
+        run_backup(BackupRequest("quotepro"), connection=db, store=store,
+                   recipient_keys=[gpg_keys.public], deadline=time.monotonic() + 20)
+    # ... the backup stops at the deadline, not when the counts end, and records why
+    assert time.monotonic() - started < 60
+    assert objects(store) == []
+    (failed,) = [json.loads(store.get(k)) for k in store.keys() if k.endswith(".manifest.json")]
+    assert failed["status"] == FAILED and "time limit" in failed["error"]
