@@ -6,8 +6,9 @@ instead of every manifest ever written. The library updates it where it writes t
 index summarizes: a backup's DONE or FAILED manifest (``backup.run_backup``), a restore test's
 report in the manifest (``restore.record``), whoever runs them (a workflow or the command line).
 Each update is a compare-and-swap (S3 conditional writes, a file lock locally), so two writers
-never lose each other's entry. A missing index is rebuilt once from the manifests (a store
-written before the index existed, or an index deleted to be rebuilt).
+never lose each other's entry. A missing index is built once from the manifests (a store
+written before the index existed, or an index deleted to be rebuilt) by the next ``ensure``
+(the RPO check), keeping what only the index knew.
 
 The manifests stay the record: an index that cannot be updated never fails the backup or the
 restore test it would have recorded (``record_quietly``).
@@ -37,6 +38,9 @@ INDEX_VERSION = 1
 KEEP_BACKUPS = 60  # newest first; runner choice reads the last few, listings the rest
 KEEP_RESTORES = 20
 CAS_ATTEMPTS = 8
+# Set on an index a writer had to start without reading the manifests (a backup's role may not
+# list them; the backups before it would be missing): the next ``ensure`` folds them in.
+UNREAD = "manifests_unread"
 Doc = dict[str, Any]
 
 
@@ -137,8 +141,8 @@ def record_quietly(store: ObjectStore, database: str, what: str,
     done and its manifest says so. The index then lacks that entry. For the RPO that errs
     towards alarming (a missed backup makes the recovery point look older until the next one is
     recorded); a missed failed restore test was reported by the test itself. The warning says
-    how to bring the index back in line: delete it, and the next reader rebuilds it from the
-    manifests, restore timings included."""
+    how to bring the index back in line: delete it, and the next ``ensure`` rebuilds it from
+    the manifests, restore timings included."""
     try:
         record()
     except Exception as exc:  # whatever broke the index (store, lock, a damaged object)
@@ -225,9 +229,10 @@ def read(store: ObjectStore, database: str) -> Doc | None:
 
 
 def ensure(store: ObjectStore, database: str, *, now: datetime | None = None) -> Doc:
-    """The index; a missing one is built once from the manifests and stored."""
+    """The index, built from the manifests and stored when it is missing or was started by a
+    writer that did not read them (``UNREAD``)."""
     doc = read(store, database)
-    return doc if doc is not None else rebuild(store, database, now=now)
+    return doc if doc is not None and not doc.get(UNREAD) else rebuild(store, database, now=now)
 
 
 def rebuild(store: ObjectStore, database: str, *, now: datetime | None = None) -> Doc:
@@ -249,10 +254,38 @@ def rebuild(store: ObjectStore, database: str, *, now: datetime | None = None) -
                     fresh["newest_verified"] = dict(entry)
         fresh["restores"] = sorted(filter(None, map(_measured, manifests)),
                                    key=lambda r: str(r["at"]), reverse=True)[:KEEP_RESTORES]
+        _keep(doc, fresh)
         doc.clear()
         doc.update(fresh)
 
     return update(store, database, change, now=now)
+
+
+def _keep(old: Doc, fresh: Doc) -> None:
+    """Fold into an index rebuilt from the manifests what only the old index knew: the runner
+    of each backup and whether it stopped at its deadline, failures before any manifest,
+    entries whose manifests have expired, restores with their runner, and since when the
+    database has been watched."""
+    by_id = {b["id"]: b for b in fresh["backups"]}
+    for entry in reversed(old.get("backups") or []):
+        known = by_id.get(entry.get("id"))
+        if known is None:
+            _put_backup(fresh, entry)
+        else:
+            known["runner"] = entry.get("runner")
+            known["stopped_at_deadline"] = bool(entry.get("stopped_at_deadline"))
+    kept = old.get("restores") or []
+    seen = {(r["backup_id"], r["at"]) for r in kept}
+    fresh["restores"] = sorted(
+        [*kept, *(r for r in fresh["restores"] if (r["backup_id"], r["at"]) not in seen)],
+        key=lambda r: str(r["at"]), reverse=True)[:KEEP_RESTORES]
+    verified = old.get("newest_verified")
+    if verified and (fresh["newest_verified"] is None
+                     or _snapshot(verified) > _snapshot(fresh["newest_verified"])):
+        fresh["newest_verified"] = verified
+    if old.get("watched_since"):
+        fresh["watched_since"] = min(datetime.fromisoformat(w) for w in (
+            fresh["watched_since"], old["watched_since"])).isoformat()
 
 
 # --------------------------------------------------------------------------- compare and swap
@@ -264,7 +297,8 @@ def update(store: ObjectStore, database: str, change: Callable[[Doc], None], *,
     for _ in range(CAS_ATTEMPTS):
         with swap.locked(key):
             raw, version = swap.get(key)
-            doc = json.loads(raw) if raw is not None else empty(database, now=now)
+            doc = json.loads(raw) if raw is not None else dict(empty(database, now=now),
+                                                               **{UNREAD: True})
             change(doc)
             if swap.put(key, json.dumps(doc, indent=1).encode(), version):
                 return doc

@@ -81,9 +81,13 @@ def test_a_damaged_index_does_not_fail_a_backup_and_is_rebuilt_once_deleted(
     assert main(["list", "--store", store, "--json"]) == 0
     assert [b["status"] for b in json.loads(capsys.readouterr().out)] == ["DONE", "DONE"]
 
-    # and the index deleted is rebuilt from the manifests, the restore measured included
+    # and once deleted, the index is rebuilt from the manifests with the restore measured,
+    # even when a backup wrote a new one first
     damaged.unlink()
+    last, _ = backup(store, capsys)
     doc = index.ensure(open_store(store), "quotepro")
-    assert (doc["newest_good"]["id"], doc["newest_verified"]["id"]) == (newest, verified)
+    assert [b["id"] for b in doc["backups"]] == [last, newest, verified]
+    assert (doc["newest_good"]["id"], doc["newest_verified"]["id"]) == (last, verified)
     (measured,) = doc["restores"]
     assert measured["backup_id"] == verified and measured["seconds"] > 0
+    assert index.read(open_store(store), "quotepro") == doc
