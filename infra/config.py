@@ -34,6 +34,7 @@ from infra.config_values import (
     optional_str_setting,
     str_list_setting,
 )
+from infra.fleet_limits import check_fleet_size
 from infra.report_config import Report, parse_report
 from infra.restore_config import Restore, parse_restore
 
@@ -296,10 +297,14 @@ def load_config(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Back
     per_database = json.dumps([config.database_secrets(), config.database_checks(),
                                config.database_profiles()], separators=(",", ":"))
     if len(per_database) > LAMBDA_ENV_BUDGET * 3 // 4:
-        raise ConfigurationError("databases", "the databases' secrets and checks are too large "
-                                 "for the Lambda environment (4 KB)",
-                                 "use shorter secret names and checks, or split databases "
-                                 "across stacks")
+        raise ConfigurationError("databases", f"the databases' secrets and checks take "
+                                 f"{len(per_database)} bytes of the backup function's "
+                                 f"environment, over the {LAMBDA_ENV_BUDGET * 3 // 4} it leaves "
+                                 f"them (Lambda allows {LAMBDA_ENV_BUDGET // 1024} KB in all)",
+                                 "use secret names rather than complete ARNs, shorter checks, "
+                                 "or split the databases across stacks")
+    check_fleet_size(len(config.databases), alarm_emails=len(config.alarm_emails),
+                     pitr_sources=len(config.report.rds()))
     return config
 
 

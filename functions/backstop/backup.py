@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from backstop import archive, catalog, pipeline, profiles, signature, snapshot
+from backstop import archive, catalog, index, pipeline, profiles, signature, snapshot
 from backstop import health as health_checks
 from backstop import tables as tbl
 from backstop.connection import Connection
@@ -60,9 +60,15 @@ class BackupRequest:
 def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectStore,
                recipient_keys: Sequence[str], fingerprint_limit: int = FINGERPRINT_LIMIT,
                progress: pipeline.Progress | None = None,
-               deadline: float | None = None) -> Manifest:
+               deadline: float | None = None, runner: str | None = None) -> Manifest:
     """``deadline`` (a ``time.monotonic()`` value): stop the dump then, so that a runner about
-    to be killed still aborts the upload and records the FAILED manifest with the reason."""
+    to be killed still aborts the upload and records the FAILED manifest with the reason.
+
+    Every outcome goes into the database's index once, DONE or FAILED, with ``runner``: where
+    the caller ran it (``runners.LAMBDA``, ``runners.CONTAINER``), None for the command line,
+    whose machine says nothing about either runner's limits. A failure before any manifest (a
+    database that cannot be reached) is recorded for a runner, whose next choice reads it; a
+    command line refused that early leaves the store untouched."""
     started = datetime.now(UTC)
     backup_id = f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     base = Manifest(id=backup_id, database=request.database, retention=request.retention,
@@ -70,6 +76,35 @@ def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectS
                     started_at=started, finished_at=started,
                     key=object_key(request.retention, request.database, started, backup_id),
                     fingerprint_limit_bytes=fingerprint_limit)
+    written: list[Manifest] = []  # the FAILED manifest, once one is written
+    try:
+        manifest = _backup(base, request, connection, store, recipient_keys, progress,
+                           deadline, written)
+    except BackstopError as exc:
+        if not written and runner is None:
+            raise
+        stopped, error = _past(deadline), str(exc)
+
+        def record_failed() -> object:
+            if written:
+                return index.record_backup(store, written[0], runner=runner,
+                                           stopped_at_deadline=stopped)
+            return index.record_failure(store, index.failure_entry(
+                database=request.database, retention=request.retention,
+                scope=dataclasses.asdict(request.scope), started_at=started, runner=runner,
+                error=error, stopped_at_deadline=stopped), database=request.database)
+
+        index.record_quietly(store, request.database, f"backup {backup_id} failed",
+                             record_failed)
+        raise
+    index.record_quietly(store, manifest.database, f"backup {manifest.id} is stored",
+                         lambda: index.record_backup(store, manifest, runner=runner))
+    return manifest
+
+
+def _backup(base: Manifest, request: BackupRequest, connection: Connection, store: ObjectStore,
+            recipient_keys: Sequence[str], progress: pipeline.Progress | None,
+            deadline: float | None, written: list[Manifest]) -> Manifest:
     store.signing.check_ready()  # no backup that could not be recorded
     if request.checks:
         health_checks.prepare_role(connection)
@@ -83,10 +118,10 @@ def run_backup(request: BackupRequest, *, connection: Connection, store: ObjectS
             except psycopg.Error as exc:  # e.g. a role that may not export snapshots
                 failure = SourceError(f"reading {connection.describe()} failed: "
                                       f"{connection.scrub(str(exc))}; check the role's rights")
-                _record_failure(store, base, encryption, failure)
+                written.extend(_record_failure(store, base, encryption, failure))
                 raise failure from None
             except BackstopError as exc:
-                _record_failure(store, base, encryption, exc)
+                written.extend(_record_failure(store, base, encryption, exc))
                 raise
     manifest = dataclasses.replace(done, encryption=encryption)
     catalog.save(store, manifest)
@@ -209,10 +244,13 @@ def _filter_file(scope: Scope, coverage: snapshot.Coverage) -> Iterator[str]:
 
 
 def _record_failure(store: ObjectStore, base: Manifest, encryption: dict[str, Any],
-                    exc: BaseException) -> None:
+                    exc: BaseException) -> list[Manifest]:
+    """The FAILED manifest, written; none when the store refuses it."""
     failed = dataclasses.replace(base, status=FAILED, finished_at=datetime.now(UTC),
                                  error=str(exc), encryption=encryption)
     try:
         catalog.save(store, failed)
     except BackstopError:
         log.warning("could not record the failure of backup %s in the store", base.id)
+        return []
+    return [failed]

@@ -2,10 +2,16 @@
 
 ``index/<database>.json`` in the store holds the newest backups and restore tests in brief
 (bounded lists), so the RPO check, runner choice and listings read one object per database
-instead of every manifest ever written. It is updated when a backup finishes (DONE or FAILED)
-and when a restore test is recorded; each update is a compare-and-swap (S3 conditional
-writes, a file lock locally), so two writers never lose each other's entry. A missing index is
-rebuilt once from the manifests (a store written before the index existed).
+instead of every manifest ever written. The library updates it where it writes the record the
+index summarizes: a backup's DONE or FAILED manifest (``backup.run_backup``), a restore test's
+report in the manifest (``restore.record``), whoever runs them (a workflow or the command line).
+Each update is a compare-and-swap (S3 conditional writes, a file lock locally), so two writers
+never lose each other's entry. A missing index is built once from the manifests (a store
+written before the index existed, or an index deleted to be rebuilt) by the next ``ensure``
+(the RPO check), keeping what only the index knew.
+
+The manifests stay the record: an index that cannot be updated never fails the backup or the
+restore test it would have recorded (``record_quietly``).
 
 What counts for the recovery point is one predicate, ``is_full``: a DONE backup of the whole
 database, or of exactly the scope its configuration declares.
@@ -17,19 +23,24 @@ import contextlib
 import dataclasses
 import fcntl
 import json
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from backstop.errors import NotFoundError, StoreError
+from backstop.errors import BackstopError, NotFoundError, StoreError
 from backstop.manifest import DONE, Manifest
 from backstop.store import LocalStore, ObjectStore, S3Store
 
+log = logging.getLogger(__name__)
 INDEX_VERSION = 1
 KEEP_BACKUPS = 60  # newest first; runner choice reads the last few, listings the rest
 KEEP_RESTORES = 20
 CAS_ATTEMPTS = 8
+# Set on an index a writer had to start without reading the manifests (a backup's role may not
+# list them; the backups before it would be missing): the next ``ensure`` folds them in.
+UNREAD = "manifests_unread"
 Doc = dict[str, Any]
 
 
@@ -66,8 +77,10 @@ def is_good(entry: Mapping[str, Any]) -> bool:
 
 
 # --------------------------------------------------------------------------- entries
-def backup_entry(manifest: Manifest, *, runner: str | None = None) -> Doc:
-    """The brief of one backup the index keeps."""
+def backup_entry(manifest: Manifest, *, runner: str | None = None,
+                 stopped_at_deadline: bool = False) -> Doc:
+    """The brief of one backup the index keeps. ``runner``: where it ran (``runners.LAMBDA``,
+    ``runners.CONTAINER``), None where no runner placed it (the command line)."""
     return {
         "id": manifest.id, "retention": manifest.retention, "status": manifest.status,
         "scope": _plain(dataclasses.asdict(manifest.scope)),
@@ -77,7 +90,7 @@ def backup_entry(manifest: Manifest, *, runner: str | None = None) -> Doc:
         "size": manifest.size, "plain_size": int(manifest.dump.get("plain_size") or 0),
         "seconds": round(manifest.duration_seconds, 3), "runner": runner,
         "manifest_key": manifest.manifest_key, "error": manifest.error,
-        "verified": _verified(manifest)}
+        "verified": _verified(manifest), "stopped_at_deadline": stopped_at_deadline}
 
 
 def failure_entry(*, database: str, retention: str, scope: Mapping[str, Any],
@@ -111,13 +124,32 @@ def _plain(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- updates
-def record_backup(store: ObjectStore, manifest: Manifest, *, runner: str | None = None) -> Doc:
-    entry = backup_entry(manifest, runner=runner)
+def record_backup(store: ObjectStore, manifest: Manifest, *, runner: str | None = None,
+                  stopped_at_deadline: bool = False) -> Doc:
+    entry = backup_entry(manifest, runner=runner, stopped_at_deadline=stopped_at_deadline)
     return update(store, manifest.database, lambda doc: _put_backup(doc, entry))
 
 
 def record_failure(store: ObjectStore, entry: Doc, *, database: str) -> Doc:
     return update(store, database, lambda doc: _put_backup(doc, entry))
+
+
+def record_quietly(store: ObjectStore, database: str, what: str,
+                   record: Callable[[], object]) -> None:
+    """Run ``record`` (one of the updates above) for an outcome already written down, as one
+    warning instead of an error when the index cannot take it: the backup or restore test is
+    done and its manifest says so. The index then lacks that entry. For the RPO that errs
+    towards alarming (a missed backup makes the recovery point look older until the next one is
+    recorded); a missed failed restore test was reported by the test itself. The warning says
+    how to bring the index back in line: delete it, and the next ``ensure`` rebuilds it from
+    the manifests, restore timings included."""
+    try:
+        record()
+    except Exception as exc:  # whatever broke the index (store, lock, a damaged object)
+        why = str(exc) if isinstance(exc, BackstopError) else type(exc).__name__
+        log.warning("%s, but index %s in %s was not updated (%s); delete that object and it "
+                    "is rebuilt from the manifests", what, index_key(database), store.location,
+                    why)
 
 
 def record_verification(store: ObjectStore, manifest: Manifest, *, seconds: float, ok: bool,
@@ -143,6 +175,19 @@ def record_verification(store: ObjectStore, manifest: Manifest, *, seconds: floa
             doc["newest_good"] = _newest_good(doc["backups"])
 
     return update(store, manifest.database, change)
+
+
+def _measured(manifest: Manifest) -> Doc | None:
+    """The restore a manifest's verification measured (its runner is not recorded there)."""
+    report = manifest.verification or {}
+    if "restore_seconds" not in report:
+        return None
+    return restore_entry(backup_id=manifest.id,
+                         plain_size=int(manifest.dump.get("plain_size") or 0),
+                         seconds=float(report["restore_seconds"])
+                         + float(report.get("verify_seconds") or 0),
+                         ok=bool(report.get("ok")), runner=None,
+                         at=str(report.get("verified_at")))
 
 
 def _put_backup(doc: Doc, entry: Doc) -> None:
@@ -184,9 +229,10 @@ def read(store: ObjectStore, database: str) -> Doc | None:
 
 
 def ensure(store: ObjectStore, database: str, *, now: datetime | None = None) -> Doc:
-    """The index; a missing one is built once from the manifests and stored."""
+    """The index, built from the manifests and stored when it is missing or was started by a
+    writer that did not read them (``UNREAD``)."""
     doc = read(store, database)
-    return doc if doc is not None else rebuild(store, database, now=now)
+    return doc if doc is not None and not doc.get(UNREAD) else rebuild(store, database, now=now)
 
 
 def rebuild(store: ObjectStore, database: str, *, now: datetime | None = None) -> Doc:
@@ -206,10 +252,40 @@ def rebuild(store: ObjectStore, database: str, *, now: datetime | None = None) -
                 newest = fresh["newest_verified"]
                 if newest is None or _snapshot(entry) >= _snapshot(newest):
                     fresh["newest_verified"] = dict(entry)
+        fresh["restores"] = sorted(filter(None, map(_measured, manifests)),
+                                   key=lambda r: str(r["at"]), reverse=True)[:KEEP_RESTORES]
+        _keep(doc, fresh)
         doc.clear()
         doc.update(fresh)
 
     return update(store, database, change, now=now)
+
+
+def _keep(old: Doc, fresh: Doc) -> None:
+    """Fold into an index rebuilt from the manifests what only the old index knew: the runner
+    of each backup and whether it stopped at its deadline, failures before any manifest,
+    entries whose manifests have expired, restores with their runner, and since when the
+    database has been watched."""
+    by_id = {b["id"]: b for b in fresh["backups"]}
+    for entry in reversed(old.get("backups") or []):
+        known = by_id.get(entry.get("id"))
+        if known is None:
+            _put_backup(fresh, entry)
+        else:
+            known["runner"] = entry.get("runner")
+            known["stopped_at_deadline"] = bool(entry.get("stopped_at_deadline"))
+    kept = old.get("restores") or []
+    seen = {(r["backup_id"], r["at"]) for r in kept}
+    fresh["restores"] = sorted(
+        [*kept, *(r for r in fresh["restores"] if (r["backup_id"], r["at"]) not in seen)],
+        key=lambda r: str(r["at"]), reverse=True)[:KEEP_RESTORES]
+    verified = old.get("newest_verified")
+    if verified and (fresh["newest_verified"] is None
+                     or _snapshot(verified) > _snapshot(fresh["newest_verified"])):
+        fresh["newest_verified"] = verified
+    if old.get("watched_since"):
+        fresh["watched_since"] = min(datetime.fromisoformat(w) for w in (
+            fresh["watched_since"], old["watched_since"])).isoformat()
 
 
 # --------------------------------------------------------------------------- compare and swap
@@ -221,7 +297,8 @@ def update(store: ObjectStore, database: str, change: Callable[[Doc], None], *,
     for _ in range(CAS_ATTEMPTS):
         with swap.locked(key):
             raw, version = swap.get(key)
-            doc = json.loads(raw) if raw is not None else empty(database, now=now)
+            doc = json.loads(raw) if raw is not None else dict(empty(database, now=now),
+                                                               **{UNREAD: True})
             change(doc)
             if swap.put(key, json.dumps(doc, indent=1).encode(), version):
                 return doc

@@ -34,6 +34,7 @@ from backstop import (
     archive,
     catalog,
     health,
+    index,
     leftovers,
     names,
     pgrestore,
@@ -610,9 +611,10 @@ def check(manifest: Manifest, *, target: Connection, tables: Sequence[str] = (),
 
 def verify_backup(store: ObjectStore, manifest: Manifest, *, server: Connection,
                   private_key: str, staging: Path | None = None,
-                  checks: Mapping[str, str] | None = None) -> verify.Report:
+                  checks: Mapping[str, str] | None = None,
+                  runner: str | None = None) -> verify.Report:
     """Restore into a scratch database of its own on `server`, verify, drop it, and record
-    the report in the backup's manifest."""
+    the report in the backup's manifest and the database's index (``record``)."""
     scratch = f"backstop_verify_{manifest.id.replace('-', '_').lower()}_{secrets.token_hex(3)}"
     with database_errors(server), server.connect(autocommit=True) as conn:
         leftovers.sweep_scratch(conn)
@@ -625,15 +627,23 @@ def verify_backup(store: ObjectStore, manifest: Manifest, *, server: Connection,
         with database_errors(server), server.connect(autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(scratch)))
-    record(store, manifest, report)
+    record(store, manifest, report, runner=runner)
     return report
 
 
-def record(store: ObjectStore, manifest: Manifest, report: verify.Report) -> Manifest:
-    """Write the verification into a new version of the manifest (one atomic put)."""
+def record(store: ObjectStore, manifest: Manifest, report: verify.Report, *,
+           runner: str | None = None) -> Manifest:
+    """Write the verification into a new version of the manifest (one atomic put), then into
+    the database's index with the restore's measured time, every phase counted, and
+    ``runner`` (None for the command line), for the next runner choice."""
     current = catalog.find(store, manifest.id)
     updated = dataclasses.replace(current, verification={
         **report.to_dict(), "how": "restore into a scratch database, compared with the "
                                    "manifest: " + "; ".join(report.compared)})
     catalog.save(store, updated)
+    index.record_quietly(store, updated.database, f"the restore test of {updated.id} is stored",
+                         lambda: index.record_verification(
+                             store, updated, seconds=report.restore_seconds
+                             + report.verify_seconds, ok=report.ok, runner=runner,
+                             at=report.verified_at))
     return updated

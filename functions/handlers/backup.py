@@ -3,8 +3,9 @@ in the function or, for a database whose history says it will not fit, the same 
 Fargate task (``handlers.task``).
 
 Either runner stops the dump a margin before its own limit (``deadline``), so the upload is
-aborted and a FAILED manifest records why, instead of the runner being killed mid-upload. Every
-outcome goes into the database's index with the runner it ran on: the next runner choice and
+aborted and a FAILED manifest records why, instead of the runner being killed mid-upload. The
+library records every outcome in the database's index with the runner it ran on (a failure
+before any manifest too, and whether it stopped at the deadline): the next runner choice and
 the RPO check read it there.
 """
 
@@ -12,19 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from backstop import index
 from backstop.backup import run_backup
 from backstop.connection import Connection
-from backstop.errors import BackstopError
 from backstop.runners import CONTAINER, LAMBDA
 from handlers import _runtime
-from handlers._events import parse_request, request_to_dict
+from handlers._events import parse_request
 from handlers.summary import summarize
 
 logger = Logger()
@@ -62,19 +60,9 @@ def run(event: dict[str, Any], *, runner: str, deadline: float) -> dict[str, Any
             request.database, "plain")))
     connection = Connection.from_secret(_runtime.secret_for(request.database),
                                         client=_runtime.client("secretsmanager"))
-    store = _runtime.store()
-    started = datetime.now(UTC)
-    try:
-        manifest = run_backup(request, connection=connection, store=store,
-                              recipient_keys=_runtime.recipient_keys(), deadline=deadline)
-    except BackstopError as exc:
-        index.record_failure(store, index.failure_entry(
-            database=request.database, retention=request.retention,
-            scope=request_to_dict(request)["scope"], started_at=started, runner=runner,
-            error=str(exc), stopped_at_deadline=time.monotonic() >= deadline),
-            database=request.database)
-        raise
-    index.record_backup(store, manifest, runner=runner)
+    manifest = run_backup(request, connection=connection, store=_runtime.store(),
+                          recipient_keys=_runtime.recipient_keys(), deadline=deadline,
+                          runner=runner)
     logger.info("backup stored", extra={"backup_id": manifest.id, "key": manifest.key,
                                         "size": manifest.size, "runner": runner})
     return summarize(manifest)

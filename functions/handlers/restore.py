@@ -14,7 +14,6 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from backstop import index
 from backstop.connection import Connection
 from backstop.restore import RestoreRequest, choose, restore, verify_backup
 from backstop.verify import Report
@@ -49,12 +48,10 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
                                         host=instance["host"], port=int(instance["port"]),
                                         dbname="postgres")
         if plan["workflow"] == "verify":
+            # recorded in the manifest and the index with the runner it ran on
             report = verify_backup(store, manifest, server=server,
-                                   private_key=_runtime.private_key(), checks=checks)
-            # every phase counts: the next runner choice divides by the whole time
-            index.record_verification(
-                store, manifest, seconds=report.restore_seconds + report.verify_seconds,
-                ok=report.ok, runner=plan["runner"], at=report.verified_at)
+                                   private_key=_runtime.private_key(), checks=checks,
+                                   runner=plan["runner"])
         else:
             target = server.with_dbname(plan["scratch"]["db_name"])
             report = restore(store, manifest, target=target, request=request,

@@ -10,6 +10,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
+from backstop import index
 from backstop.backup import BackupRequest, run_backup
 from backstop.connection import Connection
 from backstop.errors import ConfigError, DumpError, EncryptionError, SourceError, StoreError
@@ -24,7 +25,13 @@ def done_manifests(store) -> list[dict]:
 
 
 def objects(store) -> list[str]:
-    return [k for k in store.keys() if not k.endswith(".manifest.json")]
+    """What the store holds besides manifests and the database's index."""
+    return [k for k in store.keys()
+            if not k.endswith(".manifest.json") and not k.startswith("index/")]
+
+
+def manifests(store) -> list[dict]:
+    return [json.loads(store.get(k)) for k in store.keys() if k.endswith(".manifest.json")]
 
 
 def test_no_recipient_key_is_refused_before_touching_anything(db, tmp_path):
@@ -89,7 +96,31 @@ def test_a_role_without_rights_gets_a_clear_error_and_a_failed_record(pg, db, gp
     finally:
         pg.sql(db, "DROP OWNED BY reader; DROP ROLE reader")
     assert objects(store) == [] and done_manifests(store) == []
-    assert [json.loads(store.get(k))["status"] for k in store.keys()] == [FAILED]
+    assert [m["status"] for m in manifests(store)] == [FAILED]
+
+
+def test_a_runners_failure_is_in_the_index_once_manifest_or_not(gpg_keys, db, tmp_path):
+    # Given the function's runner: a database it cannot reach (no manifest is written), then
+    # a dump stopped at its deadline (a FAILED manifest says why)
+    store = LocalStore(tmp_path)
+    nowhere = Connection(host="127.0.0.1", port=1, dbname="quotepro", user="backstop",
+                         sslmode="disable")
+    with pytest.raises(SourceError):
+        backup(nowhere, store, gpg_keys, runner="lambda")
+    (early,) = index.read(store, "quotepro")["backups"]
+    assert (early["id"], early["status"], early["runner"]) == (None, FAILED, "lambda")
+    assert early["stopped_at_deadline"] is False and "cannot connect" in early["error"]
+
+    with pytest.raises(DumpError, match="time limit"):
+        backup(db, store, gpg_keys, runner="lambda", deadline=time.monotonic())
+
+    (failed,) = manifests(store)
+    stopped, first = index.read(store, "quotepro")["backups"]
+    assert first == early  # each failure once, newest first
+    assert (stopped["id"], stopped["status"], stopped["runner"]) == (failed["id"], FAILED,
+                                                                      "lambda")
+    assert stopped["stopped_at_deadline"] is True
+    assert stopped["manifest_key"].endswith(f"{failed['id']}.manifest.json")
 
 
 def test_a_table_that_does_not_exist(db, gpg_keys, tmp_path):
@@ -113,7 +144,7 @@ def test_pg_dump_killed_mid_stream_aborts_the_upload(db, gpg_keys, s3):
     assert s3.list_multipart_uploads(Bucket="backups").get("Uploads", []) == []
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="backups").get("Contents", [])]
     assert [k for k in keys if k.endswith(".dump.zst.gpg")] == []
-    (manifest_key,) = keys
+    (manifest_key,) = [k for k in keys if k != "prod/index/quotepro.json"]
     assert json.loads(s3.get_object(Bucket="backups", Key=manifest_key)["Body"].read()
                       )["status"] == FAILED
 
