@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
