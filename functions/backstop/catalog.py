@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from backstop.errors import IntegrityError, NotFoundError, StoreError, escape
+from backstop.errors import BackstopError, IntegrityError, NotFoundError, StoreError, escape
 from backstop.manifest import DONE, MANIFEST_SUFFIX, RETENTION_CLASSES, Manifest, Scope
 from backstop.store import ObjectStore
 
@@ -97,15 +97,21 @@ def trusted(store: ObjectStore, prefixes: Iterable[str]) -> list[Manifest]:
     keys = [key for prefix in prefixes for key in store.keys(prefix)
             if key.endswith(MANIFEST_SUFFIX)]
     with ThreadPoolExecutor(READERS, thread_name_prefix="backstop-manifests") as pool:
-        return [m for m in pool.map(lambda key: _trusted_one(store, key), keys) if m]
+        read = list(pool.map(lambda key: _trusted_one(store, key), keys))
+    manifests = []
+    for outcome in read:  # warnings in the order of the keys, as a reader expects
+        if isinstance(outcome, Manifest):
+            manifests.append(outcome)
+        else:
+            log.warning("skipped: %s", outcome)
+    return manifests
 
 
-def _trusted_one(store: ObjectStore, key: str) -> Manifest | None:
+def _trusted_one(store: ObjectStore, key: str) -> Manifest | BackstopError:
     try:
         return load(store, key)
     except (IntegrityError, NotFoundError, StoreError) as exc:
-        log.warning("skipped: %s", exc)
-        return None
+        return exc
 
 
 def latest_done(store: ObjectStore, database: str, *, scope: Scope | None = None
