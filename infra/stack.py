@@ -147,6 +147,9 @@ class BackstopStack(cdk.Stack):
             description="Backstop: check a restore request, choose and pre-check the backup",
             environment={
                 **storage.store_env(), "DATABASES": databases,
+                # which configured database an existing target is (its index sizes the
+                # pre-restore backup); never read as a secret here
+                "DATABASE_SECRETS": json.dumps(config.database_secrets(), separators=(",", ":")),
                 "PRIVATE_KEY_SECRET": restore.private_key_secret,
                 "RESTORE_TARGET_SECRETS": json.dumps(list(restore.target_secrets),
                                                      separators=(",", ":")),

@@ -128,9 +128,12 @@ class Storage(Construct):
                key_actions: list[str]) -> None:
         iam.Grant.add_to_principal(grantee=grantee, actions=object_actions,
                                    resource_arns=[self.objects_arn()])
-        iam.Grant.add_to_principal(
-            grantee=grantee, actions=["s3:ListBucket"], resource_arns=[self.bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{self.prefix}/*", self.prefix]}})
+        # Unconditional: S3 answers a GET of a missing key (a new database's index, an unknown
+        # backup id) with 404 only to a caller that may list the bucket, else 403; it decides
+        # in the GET's request context, which has no s3:prefix, so a grant conditioned on the
+        # prefix would not count. The bucket is the stack's own: its keys are Backstop's.
+        iam.Grant.add_to_principal(grantee=grantee, actions=["s3:ListBucket"],
+                                   resource_arns=[self.bucket.bucket_arn])
         self.key.grant(grantee, *key_actions)
 
 

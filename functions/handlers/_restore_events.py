@@ -97,6 +97,14 @@ def secret_name(secret: str) -> str:
     return secret
 
 
+def configured_database(secret: str, secrets: Mapping[str, str]) -> str | None:
+    """The configured database (of ``secrets``: database -> secret) whose secret ``secret``
+    is, by name or complete ARN on either side; None when it is none of them."""
+    name = secret_name(secret)
+    return next((database for database, configured in secrets.items()
+                 if secret == configured or name == secret_name(configured)), None)
+
+
 def _fields(event: Any, allowed: tuple[str, ...], example: str) -> Mapping[str, Any]:
     if not isinstance(event, Mapping):
         raise ConfigError(f"the input must be a JSON object like {example}")

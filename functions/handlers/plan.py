@@ -21,10 +21,12 @@ from backstop.connection import Connection
 from backstop.errors import ConfigError
 from backstop.restore import check_object, choose, data_loss_window
 from backstop.runners import LAMBDA, restore_runner
+from backstop.store import ObjectStore
 from handlers import _runtime
 from handlers._restore_events import (
     DATABASE,
     SCRATCH,
+    configured_database,
     parse_restore,
     parse_verification,
     secret_name,
@@ -72,20 +74,22 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     history = index.read(store, manifest.database) or index.empty(manifest.database)
     # An occupied target first gets a pre-restore backup in the same runner: size it by the
     # target's database (its own backups when it is a configured one, else the backup's).
-    target_bytes = 0
+    target_bytes, target_backups, basis = 0, history["backups"], ""
     if parsed.target == DATABASE:
-        target_bytes = max((int(b.get("plain_size") or 0) for b in history["backups"]
+        assert parsed.target_secret is not None
+        target_backups, basis = _target_history(store, parsed.target_secret, history)
+        target_bytes = max((int(b.get("plain_size") or 0) for b in target_backups
                             if b.get("status") == "DONE"), default=0)
     choice = restore_runner(
         int(manifest.dump.get("plain_size") or 0), restores=history["restores"],
         default_bytes_per_second=_runtime.number("RESTORE_MB_S") * 1e6,
         tmp_bytes=int(_runtime.number("RESTORE_TMP_BYTES")),
         function_seconds=_runtime.number("RESTORE_SECONDS"), target_bytes=target_bytes,
-        backups=history["backups"])
+        backups=target_backups)
     runner = choice.runner
     plan: dict[str, Any] = {
         "workflow": workflow, "database": manifest.database, "backup": summarize(manifest),
-        "runner": runner, "runner_reason": choice.reason, "target": target,
+        "runner": runner, "runner_reason": choice.reason + basis, "target": target,
         "request": {"mode": parsed.request.mode, "tables": list(parsed.request.tables),
                     "confirm": parsed.request.confirm},
         "data_loss": None}
@@ -122,3 +126,19 @@ def _existing_target(secret: str, confirm: str | None) -> dict[str, Any]:
         raise ConfigError(f"confirm {confirm!r} does not match the target database name "
                           f"{dbname!r}; nothing was restored")
     return {"secret": secret, "dbname": dbname}
+
+
+def _target_history(store: ObjectStore, secret: str, history: index.Doc
+                    ) -> tuple[list[dict[str, Any]], str]:
+    """The backups that size an occupied target's pre-restore backup, and a note that says
+    whose: the configured database whose secret it is, or else the restored backup's
+    database. Read from the index; the target itself is not contacted."""
+    owner = configured_database(secret, _runtime.database_secrets())
+    if owner is not None:
+        own = index.read(store, owner)
+        if own is not None and any(b.get("status") == "DONE" for b in own["backups"]):
+            return own["backups"], f" (pre-restore backup sized from {owner}'s own backups)"
+        return history["backups"], (f" (pre-restore backup sized from {history['database']}'s "
+                                     f"backups: {owner} has none yet)")
+    return history["backups"], (f" (pre-restore backup sized from {history['database']}'s "
+                                "backups: the target is not a configured database)")

@@ -310,4 +310,4 @@ def test_a_history_of_large_slow_backups_chooses_the_task_with_its_reason(
                      for e in execution.events if e["type"] == "TaskSucceeded")
     runner = validated["Payload"]["runner"]
     assert runner["runner"] == "container" and runner["limit_seconds"] == 3 * 3600
-    assert "30.00 GB at 40.0 MB/s needs 750 s, over 600 s" in runner["reason"]
+    assert "30.00 GB at the function's 40.0 MB/s needs 750 s, over 600 s" in runner["reason"]

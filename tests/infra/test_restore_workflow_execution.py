@@ -379,7 +379,43 @@ def test_confirmed_restore_into_a_database_takes_a_pre_restore_backup_first(
                                                    for t in backup.tables}["pricing_items"] > 0
     assert 1.9 < output["data_loss"]["hours"] < 2.1
     assert restores.server.created == []  # no scratch instance for an existing target
+    # the target is no configured database: its pre-restore backup is sized by the backup's
+    assert _planned(execution)["runner_reason"].endswith(
+        "(pre-restore backup sized from quotepro's backups: the target is not a configured "
+        "database)")
     _no_secret_in(execution, restores)
+
+
+class TestATargetThatIsAConfiguredDatabase:
+    """Restoring quotepro's backup over the database of another configured one, billing."""
+
+    @pytest.fixture
+    def template(self, recipient_key: str, synth_with: Any) -> dict[str, Any]:
+        from tests.infra.conftest import raw_config
+
+        quotepro = raw_config(recipient_key)["databases"][0]
+        return dict(synth_with(databases=[quotepro, {
+            "name": "billing", "secret": RESTORE_TARGET_SECRET, "schedules": ["daily"]}]))
+
+    def test_its_pre_restore_backup_is_sized_from_its_own_backups(
+            self, restores: Restores, target: Connection) -> None:
+        from backstop import index
+
+        backup_id = restores.backup()
+        # billing's own history: 2 GB dumps at 100 MB/s in the function (quotepro has none)
+        index.update(restores.store, "billing", lambda doc: doc["backups"].insert(0, {
+            "id": "20260101T020000Z-bbbbbb", "status": "DONE", "size": 10**9,
+            "plain_size": 2 * 10**9, "seconds": 20, "runner": "lambda", "scope": {},
+            "started_at": "2026-01-01T02:00:00+00:00"}))
+
+        execution = moto_sfn.run(restores.manual, {
+            "database": DB, "backup_id": backup_id, "target": {"secret": RESTORE_TARGET_SECRET},
+            "confirm": target.dbname})
+
+        assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+        reason = _planned(execution)["runner_reason"]
+        assert "after a pre-restore backup of 2.00 GB at 100.0 MB/s" in reason
+        assert reason.endswith("(pre-restore backup sized from billing's own backups)")
 
 
 def test_restore_into_scratch_keeps_the_instance_until_the_sweeper_deletes_it(

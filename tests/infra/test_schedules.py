@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import resources
+from tests.infra.conftest import ROOT, resources
 
 SCOPE = {"mode": "full", "tables": [], "exclude_tables": []}
 
@@ -64,3 +64,40 @@ def test_pre_deploy_event_starts_a_pre_migration_backup(template: dict[str, Any]
     assert json.loads(transformer["InputTemplate"].replace("<detail-database>", '"db"')
                       .replace("<detail-reason>", '"r"')) == {
         "database": "db", "retention": "pre-migration", "reason": "r"}
+
+
+def _each_database(template: dict[str, Any]) -> dict[str, Any]:
+    from tests.infra import iam_model
+
+    (fleet,) = [d for lid, d in iam_model.definitions(template).items()
+                if lid.startswith("FleetBackup")]
+    state: dict[str, Any] = fleet["States"]["EachDatabase"]
+    assert state["Type"] == "Map"
+    return state
+
+
+def _fleet(recipient_key: str, **overrides: Any) -> dict[str, Any]:
+    from infra.config import load_config
+    from tests.infra.conftest import raw_config, synth
+
+    raw = raw_config(recipient_key, **overrides)
+    if "backup_concurrency" not in overrides:
+        del raw["backup_concurrency"]  # the default, not cdk.json's copy of it
+    return synth(load_config(raw))
+
+
+@pytest.mark.parametrize("distributed", [False, True], ids=["inline", "distributed"])
+def test_the_fleet_backs_up_at_most_backup_concurrency_databases_at_once(
+        recipient_key: str, monkeypatch: pytest.MonkeyPatch, distributed: bool) -> None:
+    import infra.fleet
+    from infra.config import BackstopConfig
+
+    if distributed:  # a Distributed Map above INLINE_LIMIT databases
+        monkeypatch.setattr(infra.fleet, "INLINE_LIMIT", 0)
+    default = _each_database(_fleet(recipient_key))
+    mode = default.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode", "INLINE")
+    assert mode == ("DISTRIBUTED" if distributed else "INLINE")
+    # the documented default, 4
+    assert default["MaxConcurrency"] == BackstopConfig.backup_concurrency == 4
+    assert "| `backup_concurrency` | 4 |" in (ROOT / "docs" / "deploy.md").read_text()
+    assert _each_database(_fleet(recipient_key, backup_concurrency=7))["MaxConcurrency"] == 7
