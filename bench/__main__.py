@@ -75,10 +75,10 @@ def run_rounds(work: Path, server: BenchServer, source: Connection,
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     postgres = measure.Server(server.postmaster_pid())
-    with source.child_env() as tool_env, moto_server(work / "moto.log") as (endpoint, s3_pid):
+    with source.child_env() as tool_env, moto_server(work) as (_, s3_env, s3_pid):
         backstop_env = {**tool_env, **AWS_ENV, "BACKSTOP_DATABASE_URL": database_url(source),
                         "BACKSTOP_SIGNING_KEY_FILE": str(signing_key(work))}
-        setup = Setup(out, source, tool_env, backstop_env, keys, endpoint)
+        setup = Setup(out, source, tool_env, backstop_env, keys, s3_env)
         cases = [*backup_cases(setup), *fingerprint_cases(setup),
                  *restore_cases(setup, server.create_database, server.drop),
                  *component_cases(setup, server.create_database, server.drop)]

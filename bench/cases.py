@@ -28,7 +28,7 @@ class Setup:
     tool_env: Mapping[str, str]  # libpq passfile, for pg_dump and pg_restore
     backstop_env: Mapping[str, str]  # BACKSTOP_DATABASE_URL (and fake AWS credentials)
     keys: BenchKeys
-    endpoint: str  # the moto server
+    s3_env: Mapping[str, str]  # what points Backstop at the moto server (bench/s3.py)
 
     @property
     def default_dump(self) -> Path:
@@ -65,7 +65,7 @@ def backup_cases(setup: Setup) -> list[Case]:
         return Step([BACKSTOP, "backup", "--json", "--store", store, "--reason", "bench",
                      "--recipient-key", str(setup.keys.public), *checks], env)
 
-    s3_env = {**setup.backstop_env, "AWS_ENDPOINT_URL": setup.endpoint}
+    s3_env = {**setup.backstop_env, **setup.s3_env}
     return [
         Case("a", "raw pg_dump -Fc -Z0 > /dev/null (read limit)",
              (Step([*dump, "-Fc", "-Z0"], setup.tool_env, DEVNULL),)),

@@ -123,6 +123,7 @@ def render(run: Run) -> str:
     lines += [
         f"h split by Backstop's own timing: restore (start, fetch, decrypt, staging, pg_restore)"
         f" {restored:.2f} s, checks {checks:.2f} s",
+        *s3_cost(run),
         "wall: process start to exit. cpu: user+sys of the case's programs (Backstop with its",
         "pg_dump, gpg, ...; exact, from wait4). server: CPU of the PostgreSQL server's processes",
         "(exact, /proc). S3: CPU of the moto server. RSS main: peak (VmHWM) of the case's own",
@@ -137,6 +138,17 @@ def render(run: Run) -> str:
         lines.append(f"  {'PASS' if t.passed else 'FAIL'}  {t.name}: {t.value:.2f} "
                      f"(target {relation} {t.limit:g})")
     return "\n".join(lines)
+
+
+def s3_cost(run: Run) -> list[str]:
+    """The S3 case against the local one: the moto server runs on the same cores as Backstop,
+    so its CPU is a cost this bench charges the S3 case that a real S3 does not."""
+    local, s3 = run[LOCAL], run[S3]
+    moto = s3.median(lambda u: u.s3_cpu_s)
+    return [f"{S3} to S3: moto server CPU {moto:.2f} s on these {run.cores} cores (a real S3 "
+            f"spends none of them); Backstop {s3.cpu:.2f} s, {s3.cpu - local.cpu:+.2f} over "
+            f"the local store ({LOCAL}); PostgreSQL server {s3.server_cpu:.2f} s "
+            f"({s3.server_cpu - local.server_cpu:+.2f})"]
 
 
 def budget(run: Run) -> list[str]:
@@ -200,13 +212,14 @@ def growth_targets(runs: Sequence[Run]) -> list[Target]:
 
 
 def render_growth(runs: Sequence[Run], targets: Sequence[Target]) -> str:
-    lines = ["growth (medians): size GB, raw read s, local s (x raw), S3 s (x raw), verify s "
-             "(x stock restore), RSS local/S3 MB"]
+    lines = ["growth (medians): size GB, raw read s, local s (x raw), S3 s (x raw) [moto server "
+             "CPU s], verify s (x stock restore), RSS local/S3 MB"]
     for run in sorted(runs, key=lambda r: r.size_gb):
         raw = run[RAW].wall
         lines.append(
             f"  {run.size_gb:5g}  {raw:6.2f}  {run[LOCAL].wall:6.2f} ({run[LOCAL].wall / raw:.2f})"
-            f"  {run[S3].wall:6.2f} ({run[S3].wall / raw:.2f})  {run[VERIFY].wall:6.2f} "
+            f"  {run[S3].wall:6.2f} ({run[S3].wall / raw:.2f}) "
+            f"[{run[S3].median(lambda u: u.s3_cpu_s):.2f}]  {run[VERIFY].wall:6.2f} "
             f"({run[VERIFY].wall / run[STOCK_RESTORE].wall:.2f})  "
             f"{run[LOCAL].rss_main / MB:.0f}/{run[S3].rss_main / MB:.0f}")
     lines += [f"  {'PASS' if t.passed else 'FAIL'}  {t.name}: {t.value:.2f} (target <= "
