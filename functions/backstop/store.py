@@ -2,6 +2,7 @@
 
 A writer either commits a complete object or aborts and leaves nothing behind: S3 multipart
 uploads are aborted, local files are written under a `.partial` name and renamed on commit.
+Two writers of one key both succeed and the last to commit wins, as in S3.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import errno
 import hashlib
 import io
 import os
+import secrets
 import stat
 import threading
 import time
@@ -62,8 +64,9 @@ def open_store(location: str, *, signing: Policy | None = None,
 
 class LocalStore:
     """A directory. Nothing inside it is trusted: every file and directory is opened without
-    following links, new files are created exclusively (a planted `.partial` cannot redirect
-    a write), and a store path that other users may write to is refused."""
+    following links, new files are created exclusively under a name no one can guess (a
+    planted `.partial` can neither redirect nor block a write), and a store path that other
+    users may write to is refused."""
 
     def __init__(self, root: Path, *, signing: Policy | None = None) -> None:
         self.root = root
@@ -193,16 +196,11 @@ def _refuse_shared(path: Path, info: os.stat_result) -> None:
 class _LocalWriter:
     def __init__(self, store: LocalStore, key: str) -> None:
         self.key, self.location = key, store.location
-        self.partial = Path(key).name + PARTIAL
+        self.partial = f"{Path(key).name}.{secrets.token_hex(8)}{PARTIAL}"
         self.dir_fd, self.name = store._dir_fd(key, create=True)
         try:
             fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
                          0o640, dir_fd=self.dir_fd)
-        except FileExistsError:
-            os.close(self.dir_fd)
-            raise StoreError(f"{key}{PARTIAL} already exists in {store.location}: another "
-                             "write is under way, or one was killed (Backstop removes those "
-                             "after a day); if it is a link, someone planted it") from None
         except OSError as exc:
             os.close(self.dir_fd)
             raise StoreError(f"cannot write to {store.location}: {exc.strerror}; check the "

@@ -83,9 +83,24 @@ def test_a_planted_partial_link_cannot_redirect_a_write(tmp_path):
     store.put("daily/db/x.manifest.json", b"{}")
     (tmp_path / "store/daily/db/y.dump.zst.gpg.partial").symlink_to(victim)
 
-    with pytest.raises(StoreError, match="already exists.*planted"):
-        store.put("daily/db/y.dump.zst.gpg", b"attacker-controlled")
+    store.put("daily/db/y.dump.zst.gpg", b"written")
+
     assert victim.read_text() == "precious"
+    assert store.get("daily/db/y.dump.zst.gpg") == b"written"
+
+
+def test_two_writers_of_one_key_both_finish_and_the_last_commit_wins(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    first, second = store.writer("daily/db/x.manifest.json"), store.writer(
+        "daily/db/x.manifest.json")
+    first.write(b"first")
+    second.write(b"second")
+    first.commit()
+    assert store.get("daily/db/x.manifest.json") == b"first"
+    second.commit()
+
+    assert store.get("daily/db/x.manifest.json") == b"second"
+    assert list(store.partials()) == []
 
 
 def test_links_in_the_store_are_never_followed(tmp_path):
