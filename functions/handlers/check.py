@@ -14,12 +14,10 @@ from handlers import _runtime
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     manifest_key = (event.get("manifest") or {}).get("manifest_key")
     if not isinstance(manifest_key, str) or not manifest_key:
@@ -27,6 +25,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     assessment = assess_backup(_runtime.store(), manifest_key,
                                collapsed_fraction=_runtime.number("COLLAPSED_FRACTION"))
     manifest = assessment.manifest
+    metrics = Metrics()  # made per call: it reads its namespace from the environment then
     metrics.add_dimension(name="Database", value=manifest.database)
     metrics.add_metric(name="BackupSucceeded", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="BackupSizeBytes", unit=MetricUnit.Bytes, value=manifest.size)
@@ -36,6 +35,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if limit > 0:  # the alarm fires above 70%: before a growing database hits the limit
         metrics.add_metric(name="BackupRunnerUsagePercent", unit=MetricUnit.Percent,
                            value=round(100 * manifest.duration_seconds / limit, 4))
+    metrics.flush_metrics()
     result = assessment.to_dict()
     if assessment.collapsed:
         logger.warning("backup collapsed", extra=result)

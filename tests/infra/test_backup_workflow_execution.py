@@ -4,6 +4,7 @@ against a real PostgreSQL, with S3, Secrets Manager, SSM, DynamoDB, SNS and Clou
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -179,7 +180,13 @@ def test_collapsed_backup_publishes_the_alarm_metric_and_notifies(
 
 
 def test_check_publishes_success_metrics_as_emf(deployed: moto_sfn.Deployment, aws: Any,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+                                                capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the handler's module loaded where the function's environment was not set (as
+    # another test, or a tool reading the code, may load it first)
+    monkeypatch.delenv("POWERTOOLS_METRICS_NAMESPACE", raising=False)
+    importlib.reload(importlib.import_module("handlers.check"))
+
     execution = moto_sfn.run(deployed.state_machine_arn, {"database": DB})
     assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
 
