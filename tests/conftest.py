@@ -20,6 +20,7 @@ from moto import mock_aws
 from backstop import sample
 from backstop.connection import Connection
 from backstop.localdb import LocalServer
+from tests.support.gpghome import stop_agent
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -118,14 +119,19 @@ def make_key_pair(directory: Path, name: str) -> KeyPair:
 
 
 @pytest.fixture(scope="session")
-def gpg_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return make_key_pair(tmp_path_factory.mktemp("keys"), "recipient")
+def gpg_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyPair]:
+    """Its home stays for stock restores (gpg --decrypt) until the session ends."""
+    keys = make_key_pair(tmp_path_factory.mktemp("keys"), "recipient")
+    yield keys
+    stop_agent(keys.home)
 
 
 @pytest.fixture(scope="session")
-def other_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
+def other_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyPair]:
     """A second, unrelated key pair: the 'wrong key' in failure tests."""
-    return make_key_pair(tmp_path_factory.mktemp("keys"), "stranger")
+    keys = make_key_pair(tmp_path_factory.mktemp("keys"), "stranger")
+    yield keys
+    stop_agent(keys.home)
 
 
 @pytest.fixture

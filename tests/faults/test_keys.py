@@ -3,32 +3,28 @@ Each gets one line that names the real problem, and nothing is stored."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
 
 from tests.faults.support import StoreState, assert_held
+from tests.support.gpghome import gpg_home
 
-
-def gpg_in(home):
-    home.mkdir(mode=0o700)
-    return ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback"]
+# On the fault suite's one worker (test_faults.py says why).
+pytestmark = pytest.mark.xdist_group("faults")
 
 
 def test_a_passphrase_protected_key(setup, tmp_path):
     cli, _, _ = setup
-    home = tmp_path / "protected"
-    gpg = gpg_in(home)
-    subprocess.run([*gpg, "--passphrase", "correct horse", "--quick-gen-key", "p <p@x>",
-                    "default", "default", "never"], check=True, capture_output=True)
     public, private = tmp_path / "p.pub", tmp_path / "p.asc"
-    public.write_bytes(subprocess.run([*gpg, "--armor", "--export"], check=True,
-                                      capture_output=True).stdout)
-    private.write_bytes(subprocess.run([*gpg, "--passphrase", "correct horse", "--armor",
-                                        "--export-secret-keys"], check=True,
-                                       capture_output=True).stdout)
-    shutil.rmtree(home, ignore_errors=True)
+    with gpg_home() as gpg:
+        subprocess.run([*gpg, "--passphrase", "correct horse", "--quick-gen-key", "p <p@x>",
+                        "default", "default", "never"], check=True, capture_output=True)
+        public.write_bytes(subprocess.run([*gpg, "--armor", "--export"], check=True,
+                                          capture_output=True).stdout)
+        private.write_bytes(subprocess.run([*gpg, "--passphrase", "correct horse", "--armor",
+                                            "--export-secret-keys"], check=True,
+                                           capture_output=True).stdout)
     assert cli.call("backup", "--database", "protected", "--quiet",
                    "--recipient-key", str(public)).code == 0
     verify = ["verify", "latest", "--database", "protected", "--private-key", str(private)]
@@ -53,12 +49,11 @@ def test_a_passphrase_protected_key(setup, tmp_path):
 ])
 def test_a_recipient_that_cannot_encrypt_gets_one_line(setup, tmp_path, made, says):
     cli, store, _ = setup
-    gpg = gpg_in(tmp_path / "home")
-    subprocess.run([*gpg, "--passphrase", "", *made], check=True, capture_output=True)
     public = tmp_path / "recipient.asc"
-    public.write_bytes(subprocess.run([*gpg, "--armor", "--export"], check=True,
-                                      capture_output=True).stdout)
-    shutil.rmtree(tmp_path / "home", ignore_errors=True)
+    with gpg_home() as gpg:
+        subprocess.run([*gpg, "--passphrase", "", *made], check=True, capture_output=True)
+        public.write_bytes(subprocess.run([*gpg, "--armor", "--export"], check=True,
+                                          capture_output=True).stdout)
     before = StoreState.of(store)
     result = cli.run("backup", "--database", "quotepro", "--recipient-key", str(public))
     assert_held(result, code=5, says=says, secrets=cli.secrets, store=store, before=before)

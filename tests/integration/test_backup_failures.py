@@ -17,6 +17,7 @@ from backstop.errors import ConfigError, DumpError, EncryptionError, SourceError
 from backstop.manifest import DONE, FAILED, Scope
 from backstop.store import LocalStore, open_store
 from tests.integration.test_backup import Hooked, backup, pg_dump_children
+from tests.support.gpghome import gpg_home
 
 
 def done_manifests(store) -> list[dict]:
@@ -50,13 +51,11 @@ def test_a_key_that_is_not_a_key_is_named(db, tmp_path):
 
 
 def test_a_key_that_cannot_encrypt_fails_and_stores_nothing(db, tmp_path):
-    home = tmp_path / "signer"
-    home.mkdir(mode=0o700)
-    gpg = ["gpg", "--homedir", str(home), "--batch"]
-    subprocess.run([*gpg, "--passphrase", "", "--quick-gen-key", "signer <s@test.invalid>",
-                    "ed25519", "sign", "never"], check=True, capture_output=True)
-    sign_only = subprocess.run([*gpg, "--armor", "--export"], check=True,
-                               capture_output=True).stdout.decode()
+    with gpg_home() as gpg:
+        subprocess.run([*gpg, "--passphrase", "", "--quick-gen-key", "signer <s@test.invalid>",
+                        "ed25519", "sign", "never"], check=True, capture_output=True)
+        sign_only = subprocess.run([*gpg, "--armor", "--export"], check=True,
+                                   capture_output=True).stdout.decode()
     store = LocalStore(tmp_path / "store")
 
     with pytest.raises(EncryptionError, match="cannot encrypt .* signing-only key"):
