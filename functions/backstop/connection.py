@@ -20,6 +20,7 @@ client.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import hashlib
@@ -194,6 +195,7 @@ def _ca_file(pem: str) -> str:
                           "the CA certificate file's text (-----BEGIN CERTIFICATE----- ...)")
     if not _ca_dir:
         _ca_dir.append(processes.make_private_dir("ca"))
+        atexit.register(processes.remove_dir, _ca_dir[0])  # a killed process's: swept later
     path = _ca_dir[0] / f"{hashlib.sha256(pem.encode()).hexdigest()[:16]}.pem"
     with contextlib.suppress(FileExistsError), processes.private_file(path) as out:
         out.write(pem.encode())

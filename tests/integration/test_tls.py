@@ -13,6 +13,8 @@ import json
 import os
 import pwd
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -191,3 +193,15 @@ def test_the_transaction_pooler_is_refused_naming_the_session_pooler(url: str) -
         Connection.from_url(url)
     session = Connection.from_url(url.replace(":6543", ":5432"))
     assert session.port == 5432
+
+
+def test_the_ca_files_a_secret_needed_go_with_the_process(
+        tls_server: tuple[Cluster, Connection, str]) -> None:
+    _, _, ca = tls_server
+    made = subprocess.run(
+        [sys.executable, "-c", "import sys; from backstop import connection; "
+         "print(connection._ca_file(sys.stdin.read()))"],
+        input=ca, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": "functions"}).stdout.strip()
+
+    assert made.endswith(".pem") and not Path(made).parent.exists()
