@@ -23,7 +23,7 @@ demo: $(READY) gpg
 	$(PY) -m backstop.demo
 
 test: $(READY) gpg zstd
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 lint: $(READY)
 	$(VENV)/bin/ruff check .

@@ -126,16 +126,22 @@ def own_temp_dirs() -> list[Path]:
     return [p for root in temp_roots() for p in root.glob("backstop-[0-9]*-*")]
 
 
-def orphans() -> list[str]:
+def orphans(*, within: float = 5) -> list[str]:
     """What Backstop processes that are gone left: private directories (keyrings,
     passfiles, staged dumps) and gpg-agents serving a keyring there. Live processes' own
-    (other tests on this machine) are not orphans."""
-    left = [str(d) for d in own_temp_dirs() if not _alive(int(d.name.split("-")[1]))]
-    for process in procs.live():
-        owner = re.search(r"--homedir \S*/backstop-(\d+)-gpg-", process.args)
-        if owner and "gpg-agent" in process.args and not _alive(int(owner.group(1))):
-            left.append(f"{process.pid} {process.args}")
-    return left
+    (other tests on this machine) are not orphans, nor is what a process that just finished is
+    still removing: the answer must hold for `within` seconds (0: look once)."""
+    deadline = time.monotonic() + within
+    while True:
+        left = [str(d) for d in own_temp_dirs()
+                if not _alive(int(d.name.split("-")[1])) and d.exists()]
+        for process in procs.live():
+            owner = re.search(r"--homedir \S*/backstop-(\d+)-gpg-", process.args)
+            if owner and "gpg-agent" in process.args and not _alive(int(owner.group(1))):
+                left.append(f"{process.pid} {process.args}")
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
 
 
 @dataclasses.dataclass
