@@ -54,8 +54,6 @@ _ARMOR = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
 # SSM parameter value limits (bytes): standard tier 4 KB, advanced tier 8 KB.
 SSM_STANDARD_MAX = 4096
 SSM_ADVANCED_MAX = 8192
-# Lambda caps all environment variables of a function together at 4 KB.
-LAMBDA_ENV_BUDGET = 4096
 _CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
@@ -294,15 +292,6 @@ def load_config(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Back
                                  "verification need subnets in at least two availability zones",
                                  "list private subnets of two zones (an RDS DB subnet group "
                                  "needs two)")
-    per_database = json.dumps([config.database_secrets(), config.database_checks(),
-                               config.database_profiles()], separators=(",", ":"))
-    if len(per_database) > LAMBDA_ENV_BUDGET * 3 // 4:
-        raise ConfigurationError("databases", f"the databases' secrets and checks take "
-                                 f"{len(per_database)} bytes of the backup function's "
-                                 f"environment, over the {LAMBDA_ENV_BUDGET * 3 // 4} it leaves "
-                                 f"them (Lambda allows {LAMBDA_ENV_BUDGET // 1024} KB in all)",
-                                 "use secret names rather than complete ARNs, shorter checks, "
-                                 "or split the databases across stacks")
     check_fleet_size(len(config.databases), alarm_emails=len(config.alarm_emails),
                      pitr_sources=len(config.report.rds()))
     return config

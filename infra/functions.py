@@ -9,6 +9,7 @@ role that starts with nothing but its log group and X-Ray. Callers grant the res
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import BackstopConfig
+from infra.config_values import ConfigurationError
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
@@ -33,6 +35,12 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 # The AL2023 image CDK itself uses to bundle python3.12 functions: same OS as the runtime.
 BUILD_IMAGE = "public.ecr.aws/sam/build-python3.12"
 METRICS_NAMESPACE = "Backstop"
+# Lambda caps a function's environment, names and values together, at 4 KB. A value not
+# known until deploy (a token: the bucket's name, a key's ARN) is counted at the longest
+# such a value gets, a KMS key ARN in the longest partition and region.
+LAMBDA_ENV_BYTES = 4096
+TOKEN = re.compile(r"\$\{Token\[[^\]]*\]\}")
+TOKEN_BYTES = len("arn:aws-iso-b:kms:us-isob-east-1:123456789012:key/mrk-") + 32
 SERVICE_NAME = "backstop"
 RETENTION = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS",
              30: "ONE_MONTH", 60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS",
@@ -144,12 +152,12 @@ class Functions(Construct):
         layers: list[lambda_.ILayerVersion] = [self.python_deps]
         if pgtools:
             layers.append(self.pgtools)
+        environment = {"POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                       "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE, **(environment or {})}
+        check_environment(id_, environment)
         fn = lambda_.Function(
             self, id_, description=description, runtime=RUNTIME, architecture=self.architecture,
-            handler=handler, code=self._code, layers=layers, role=role,
-            environment={"POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-                         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                         **(environment or {})},
+            handler=handler, code=self._code, layers=layers, role=role, environment=environment,
             logging_format=lambda_.LoggingFormat.JSON, log_group=log_group,
             tracing=lambda_.Tracing.ACTIVE, timeout=timeout or cdk.Duration.seconds(60),
             memory_size=memory_mb, ephemeral_storage_size=cdk.Size.mebibytes(ephemeral_storage_mb),
@@ -157,6 +165,18 @@ class Functions(Construct):
             security_groups=placement.security_groups if placement else None,
             vpc_subnets=ec2.SubnetSelection(subnets=placement.subnets) if placement else None)
         return fn
+
+
+def check_environment(function: str, environment: dict[str, str]) -> None:
+    """Refuse at synth what Lambda would refuse at deploy, in one line that says what to do."""
+    size = sum(len(name.encode()) + len(TOKEN.sub("x" * TOKEN_BYTES, value).encode())
+               for name, value in environment.items())
+    if size > LAMBDA_ENV_BYTES:
+        raise ConfigurationError(
+            "databases", f"the {function} function's environment would take {size} bytes, "
+            f"over the {LAMBDA_ENV_BYTES} Lambda allows (most of it the databases' secrets, "
+            "checks and restore targets)", "use secret names rather than complete ARNs, "
+            "shorter checks, or split the databases across stacks")
 
 
 def log_retention(days: int) -> logs.RetentionDays:

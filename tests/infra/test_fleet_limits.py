@@ -4,6 +4,7 @@ configuration loads, with one line that says how many fit and what to do."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from infra.config import load_config
 from infra.config_values import ConfigurationError
 from infra.fleet_limits import MAX_RESOURCES, PER_DATABASE, PER_PITR_SOURCE, resources
+from infra.functions import LAMBDA_ENV_BYTES, TOKEN_BYTES
 from tests.infra.conftest import ROOT, raw_config, synth
 
 GUIDE = " ".join((ROOT / "docs" / "deploy.md").read_text().split())
@@ -78,15 +80,49 @@ def test_each_pitr_source_the_report_watches_counts(recipient_key: str) -> None:
         load_config(fleet(recipient_key, allowed, report=pitr))
 
 
-def test_secret_arns_beyond_the_lambda_environment_are_refused_in_one_line(recipient_key: str
-                                                                           ) -> None:
-    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:backstop/{}-AbCdEf"
-    assert load_config(fleet(recipient_key, 37, named=arn))
-    assert "about 37 databases named by complete secret ARNs" in GUIDE
+ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:backstop/db{:02d}-AbCdEf"
+
+
+def named_by_arn(recipient: str, count: int) -> dict[str, Any]:
+    return raw_config(recipient, databases=[{"name": f"db{i:02d}", "secret": ARN.format(i)}
+                                            for i in range(count)])
+
+
+def environment_bytes(template: dict[str, Any]) -> dict[str, int]:
+    """Each function's environment as Lambda will count it, read from the template: a value
+    CloudFormation fills in (Ref, GetAtt) at the longest it can be."""
+    def size(value: Any) -> int:
+        if isinstance(value, str):
+            return len(value.encode())
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return sum(map(size, parts)) + len(separator) * (len(parts) - 1)
+        return TOKEN_BYTES
+    return {name: sum(len(k) + size(v) for k, v in
+                      resource["Properties"]["Environment"]["Variables"].items())
+            for name, resource in template["Resources"].items()
+            if resource["Type"] == "AWS::Lambda::Function"
+            and "Environment" in resource["Properties"]}
+
+
+def test_a_function_environment_past_lambdas_4_kb_is_refused_at_synth(recipient_key: str
+                                                                       ) -> None:
+    # Given each function's environment measured from synths of one and two databases
+    one, two = (environment_bytes(synth(load_config(named_by_arn(recipient_key, n))))
+                for n in (1, 2))
+    fits = min((LAMBDA_ENV_BYTES - (2 * one[f] - two[f])) // (two[f] - one[f])
+               for f in one if two[f] > one[f])
+    growth = max(two[f] - one[f] for f in one)
+    largest = max(environment_bytes(synth(load_config(named_by_arn(recipient_key, fits))
+                                          )).values())
+    assert LAMBDA_ENV_BYTES - growth < largest <= LAMBDA_ENV_BYTES  # no database more fits
+    assert f"about {fits} databases named by complete secret ARNs" in GUIDE
+
     with pytest.raises(ConfigurationError) as refused:
-        load_config(fleet(recipient_key, 38, named=arn))
+        synth(load_config(named_by_arn(recipient_key, fits + 1)))
+
     message = str(refused.value)
     assert "\n" not in message
-    assert message.startswith("backstop:databases: the databases' secrets and checks take ")
-    assert "over the 3072 it leaves them (Lambda allows 4 KB in all)" in message
+    assert re.match(r"backstop:databases: the \w+ function's environment would take \d+ "
+                    r"bytes, over the 4096 Lambda allows", message), message
     assert "use secret names rather than complete ARNs" in message
