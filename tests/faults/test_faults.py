@@ -246,8 +246,8 @@ def test_restore_staging_that_fills_up(setup, pg, tmpfs):
         if not staged:
             return False
         modes.append(stat.S_IMODE(staged[0].stat().st_mode))  # the plain dump: owner only
-        with open(disk / "filler", "wb") as filler, contextlib.suppress(OSError):
-            while True:
+        with contextlib.suppress(OSError), open(disk / "filler", "wb") as filler:
+            while True:  # a disk already full fails the open itself: full is the aim
                 filler.write(b"\0" * 65536)
         return True
 
