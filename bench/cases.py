@@ -92,7 +92,8 @@ def fingerprint_cases(setup: Setup) -> list[Case]:
                     setup.backstop_env)
 
     return [
-        Case("x0", "fingerprint v1 alone (before: each row's text hashed)", (fingerprint(1),)),
+        Case("x0", f"fingerprint v{VERSION - 1} alone (the version before)",
+             (fingerprint(VERSION - 1),)),
         Case("x", f"fingerprint v{VERSION} alone, as backups take it now",
              (fingerprint(VERSION),)),
     ]

@@ -1,7 +1,7 @@
 """`python -m bench.fingerprint VERSION`: fingerprint every table of the database in
 BACKSTOP_DATABASE_URL inside one REPEATABLE READ snapshot, as a backup does, with the given
-fingerprint version (backstop.fingerprint: 1 hashes each row's text, 2 its columns' binary
-forms), and print them as JSON."""
+fingerprint version (backstop.fingerprint: 1 hashes each row's text, 2 and 3 its columns'
+binary forms), and print them as JSON."""
 
 from __future__ import annotations
 

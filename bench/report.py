@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from backstop.fingerprint import VERSION
 from bench.cases import Case
 from bench.measure import Usage
 
@@ -130,7 +131,7 @@ def render(run: Run) -> str:
         "program; RSS tree: peak of the sum over all its processes, sampled every 0.1 s; the",
         "servers are not included.",
         "", "fingerprint alone, server CPU (the backup's load on the source beyond the dump):",
-        f"  before (v1, text) {run['x0'].server_cpu:.2f} s, now {run['x'].server_cpu:.2f} s "
+        f"  before (v{VERSION - 1}) {run['x0'].server_cpu:.2f} s, now {run['x'].server_cpu:.2f} s "
         f"(wall {run['x0'].wall:.2f} -> {run['x'].wall:.2f} s)",
         "", *budget(run), "", "targets:"]
     for t in run.targets:

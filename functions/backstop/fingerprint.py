@@ -1,12 +1,19 @@
 """Content fingerprints of tables: a function of the data alone.
 
-Version 2 (current): the exact sum, over rows, of a 64-bit hash of the row's columns in their
-binary send form: equal for equal rows in any physical order, whatever the session's or
-server's printing settings, the PostgreSQL major (13 and later) and the OIDs of user-defined
-types. Binary forms that embed type OIDs (arrays of user-defined types, composite values) and
-those that print OIDs or depend on search_path (the reg* types) are hashed in their text form
-instead, printed under settings pinned by the caller. About three times cheaper in server CPU
-than hashing each row's text (hashing a vector's binary form is far cheaper than printing it).
+Version 3 (current): the exact sum, over rows, of a 64-bit row hash. Columns of the built-in
+integer types, timestamp and uuid (whose equal values are identical and print without
+settings) are hashed by the server's own hash function, seeded with the column's position;
+every other column goes, in order, into one array of binary send forms, hashed as a whole
+(PostgreSQL before 16 has no hash function for a single bytea). The row hash is the
+exclusive or of those parts, so a value moved to another column, or two rows trading values,
+changes it. Equal for equal rows in any physical order, whatever the session's or server's
+printing settings, the PostgreSQL major (13 and later) and the OIDs of user-defined types.
+Binary forms that embed type OIDs (arrays of user-defined types, composite values) and those
+that print OIDs or depend on search_path (the reg* types) go in their text form instead,
+printed under settings pinned by the caller.
+
+Version 2 (manifests of schema version 2): every column in the array. Kept so those
+manifests still verify.
 
 Version 1 (manifests of schema version 1): the sum of hashtextextended(row::text, 0), counted
 with children for inheritance parents. Kept so those manifests still verify.
@@ -21,9 +28,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-VERSION = 2
+VERSION = 3
 FIRST_USER_OID = 16384  # FirstNormalObjectId: built-in types keep their OIDs across majors
 TEXT_FORM = sql.SQL("pg_catalog.textsend({}::pg_catalog.text)")
+# Built-in types hashed by their own function in version 3 (each exists since PostgreSQL 11;
+# timestamptz's and date's own are newer, so those go in the array).
+NATIVE_HASH = {20: "hashint8extended", 21: "hashint2extended", 23: "hashint4extended",
+               1114: "timestamp_hash_extended", 2950: "uuid_hash_extended"}
 
 COLUMNS = """
 SELECT a.attrelid, a.attname, a.atttypid FROM pg_catalog.pg_attribute a
@@ -98,11 +109,31 @@ class Types:
             return TEXT_FORM.format(sql.Identifier("t", column))
         send = self.base(oid).send
         assert send is not None
-        value: sql.Composable = sql.Identifier("t", column)
-        if self.known[oid].typtype == "d":  # polymorphic send functions do not take domains
-            cast = sql.SQL(self.innermost_domain(oid).base_name)
-            value = sql.SQL("{}::{}").format(value, cast)
-        return sql.SQL("{}({})").format(send, value)
+        return sql.SQL("{}({})").format(send, self._value(column, oid))
+
+    def row_hash(self, columns: list[tuple[str, int]], version: int) -> sql.Composable:
+        """Version 2: the array of every column's form, hashed. Version 3: each column with
+        a native hash, seeded with its position, exclusive-or the array of the others'."""
+        natives = {} if version == 2 else {
+            seed: sql.SQL("coalesce(pg_catalog.{}({}, {}), 0)").format(
+                sql.Identifier(NATIVE_HASH[self.base(t).oid]), self._value(n, t),
+                sql.Literal(seed))
+            for seed, (n, t) in enumerate(columns, 1) if self.base(t).oid in NATIVE_HASH}
+        forms = [self.column_form(n, t) for seed, (n, t) in enumerate(columns, 1)
+                 if seed not in natives]
+        parts = list(natives.values())
+        if forms or not parts:
+            parts.append(sql.SQL(
+                "pg_catalog.hash_array_extended(ARRAY[{}]::pg_catalog.bytea[], 0)").format(
+                    sql.SQL(", ").join(forms)))
+        return sql.SQL(" # ").join(parts)
+
+    def _value(self, column: str, oid: int) -> sql.Composable:
+        value = sql.Identifier("t", column)
+        if self.known[oid].typtype != "d":
+            return value
+        # polymorphic send functions do not take domains
+        return sql.SQL("{}::{}").format(value, sql.SQL(self.innermost_domain(oid).base_name))
 
 
 def queries(conn: psycopg.Connection[Any], sources: dict[int, sql.Composable],
@@ -120,11 +151,9 @@ def queries(conn: psycopg.Connection[Any], sources: dict[int, sql.Composable],
     types.load(typ for cols in columns.values() for _, typ in cols)
     built = {}
     for oid, source in sources.items():
-        forms = sql.SQL(", ").join(types.column_form(n, t) for n, t in columns[oid])
-        built[oid] = sql.SQL(
-            "SELECT count(*), coalesce(sum(pg_catalog.hash_array_extended("
-            "ARRAY[{}]::pg_catalog.bytea[], 0)), 0)::text FROM {} AS t"
-        ).format(forms, source)
+        row_hash = types.row_hash(columns[oid], version)
+        built[oid] = sql.SQL("SELECT count(*), coalesce(sum({}), 0)::text FROM {} AS t").format(
+            row_hash, source)
     return built
 
 

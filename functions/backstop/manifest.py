@@ -9,11 +9,14 @@ import re
 from datetime import datetime
 from typing import Any
 
-from backstop import profiles
+from backstop import fingerprint, profiles
 from backstop.errors import ConfigError, IntegrityError
 from backstop.tables import Catalog, Table, TableStats
 
-SCHEMA_VERSION = 2  # 1: counts and text fingerprints only; read and verified as such
+# 1: counts and text fingerprints only; 2: fingerprint version 2 (an older Backstop would
+# compute version 2 for version 3's fingerprints and report every table changed, so it must
+# refuse the manifest instead). Both read and verified as recorded.
+SCHEMA_VERSION = 3
 DONE, FAILED = "DONE", "FAILED"
 RETENTION_CLASSES = ("daily", "weekly", "monthly", "pre-migration", "pre-restore", "manual")
 SCOPE_MODES = ("full", "schema-only", "data-only")
@@ -111,7 +114,7 @@ class Manifest:
     encryption: dict[str, Any] = dataclasses.field(default_factory=dict)
     tables: tuple[TableStats, ...] = ()  # physical tables whose rows the archive holds
     fingerprint_limit_bytes: int = 0
-    fingerprint_version: int = 2
+    fingerprint_version: int = fingerprint.VERSION
     # every table, partitioned table, matview and foreign table in scope: kind, partition_of
     relations: dict[str, Any] = dataclasses.field(default_factory=dict)
     matviews: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -159,6 +162,8 @@ class Manifest:
         data.pop("duration_seconds", None)
         if data.get("schema_version") == 1:
             data = _from_version_1(data)
+        if data.get("schema_version") == 2:  # the same fields; its fingerprint version is 2
+            data["schema_version"] = SCHEMA_VERSION
         if data.get("schema_version") != SCHEMA_VERSION:
             raise IntegrityError(f"manifest {data.get('id')} has schema version "
                                  f"{data.get('schema_version')}; this Backstop reads 1 to "

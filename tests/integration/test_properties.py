@@ -153,3 +153,25 @@ def test_a_fingerprint_covers_every_column_whatever_the_columns_are_called(targe
             conn.execute("CREATE TABLE public.values_under_test (id integer, t text, body text)")
             conn.execute("INSERT INTO public.values_under_test VALUES (1, 'same', %s)", [body])
     assert fingerprint(one) != fingerprint(other)
+
+
+@pytest.mark.parametrize("first, second", [
+    # two rows trading one column's values: a per-column sum would not see it
+    ("(1, 1, 'a', 'x'), (2, 2, 'b', 'y')", "(1, 1, 'a', 'y'), (2, 2, 'b', 'x')"),
+    ("(1, 2, 'a', 'a'), (3, 4, 'a', 'a')", "(1, 4, 'a', 'a'), (3, 2, 'a', 'a')"),
+    # a value moved to the other column of its type (integers are hashed natively)
+    ("(1, 1, 'a', 'b')", "(1, 1, 'b', 'a')"),
+    ("(1, 2, 'a', 'a')", "(2, 1, 'a', 'a')"),
+    ("(1, 1, 'a', NULL)", "(1, 1, NULL, 'a')"),
+])
+def test_rows_that_differ_only_in_where_a_value_is_fingerprint_differently(targets, first,
+                                                                           second):
+    prints = []
+    for rows in (first, second):
+        db = targets.empty()
+        with db.connect(autocommit=True) as conn:
+            conn.execute("CREATE TABLE public.values_under_test "
+                         "(i integer, j integer, x text, y text)")
+            conn.execute(f"INSERT INTO public.values_under_test VALUES {rows}")
+        prints.append(fingerprint(db))
+    assert prints[0][0] == prints[1][0] and prints[0] != prints[1]

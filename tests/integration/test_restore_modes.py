@@ -357,6 +357,30 @@ def test_a_backup_recorded_by_an_older_backstop_still_verifies(pg, store, full, 
         "expected_rows"] == 2  # version 1 counted the child's row in its parent
 
 
+def test_a_backup_with_version_2_fingerprints_still_verifies(pg, store, full, gpg_keys):
+    """Schema version 2 manifests: every field of today's, fingerprints of version 2."""
+    import json
+
+    from backstop import catalog
+    from backstop.tables import measure, relations, schemas
+
+    source = pg.connection(full.source["database"])
+    with source.connect() as conn:
+        physical = [r for r in relations(conn, schemas(conn)) if r.kind == "r"]
+        old = measure(conn, physical, 2**62, version=2)
+    assert {t.fingerprint for t in old} != {t.fingerprint for t in full.tables}
+    data = json.loads(full.to_json())
+    data.update(schema_version=2, fingerprint_version=2, tables=[t.to_dict() for t in old])
+    store.put(full.manifest_key, json.dumps(store.signing.seal(data)).encode())
+
+    report = restore.verify_backup(store, catalog.find(store, full.id),
+                                   server=pg.connection("postgres"),
+                                   private_key=gpg_keys.private)
+
+    assert report.ok, (report.problems, report.mismatches)
+    assert len(report.tables) == len(old)
+
+
 def test_a_backup_of_some_tables_restores_all_its_data_over_a_copy(pg, store, hostile,
                                                                    gpg_keys):
     scoped = run_backup(BackupRequest("hostile", scope=Scope("data-only", tables=(
