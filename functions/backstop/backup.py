@@ -142,16 +142,18 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
     assert row is not None
     snapshot_id, taken_at, server_version = row
     coverage = snapshot.cover(conn, base.scope)
-    health = health_checks.run(conn, checks)
 
     recorded: dict[str, Any] = {}
     failures: list[BaseException] = []
+    stop = threading.Event()  # set on a failure here: pg_dump stops at once
 
-    def measure() -> None:
+    def measure() -> None:  # beside the dump, in the snapshot it reads
         try:
+            recorded["health"] = health_checks.run(conn, checks)
             recorded.update(snapshot.record(conn, coverage, base.fingerprint_limit_bytes))
         except BaseException as exc:  # reported by the main thread
             failures.append(exc)
+            stop.set()
 
     toc = archive.Reader()
     writer = store.writer(base.key)
@@ -162,14 +164,14 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
             stored = pipeline.dump_to(
                 writer, args=_dump_args(base.scope, coverage, filters, snapshot_id, connection),
                 env=env, keyring=keyring, recipients=recipients, progress=progress,
-                tap=toc.feed, deadline=deadline,
+                tap=toc.feed, deadline=deadline, stop=stop,
                 describe=lambda why: f"pg_dump of {connection.describe()} failed "
                                      f"({connection.scrub(why)}); nothing was stored")
             counter.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
             if counter.is_alive():  # the counts outlast the dump: the limit holds for both
                 raise DumpError(f"the row counts of {connection.describe()} stopped at the "
                                 "runner's time limit; nothing was stored")
-        if failures:  # the first cause: a failed count also ends the snapshot pg_dump uses
+        if failures:  # the first cause: a failed check or count stopped the dump
             raise failures[0]
         if toc.toc is None:
             raise DumpError(f"pg_dump of {connection.describe()} wrote no complete archive "
@@ -182,7 +184,7 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
             counter.join()
         writer.abort()
         if early and isinstance(exc, DumpError) and not _past(deadline):
-            raise early[0] from None  # a failed count ends pg_dump's snapshot
+            raise early[0] from None  # the dump was stopped for it
         raise
     return dataclasses.replace(
         base, status=DONE, finished_at=datetime.now(UTC), size=stored.size,
@@ -194,7 +196,7 @@ def _dump(base: Manifest, checks: Mapping[str, str], conn: psycopg.Connection[An
               "archive_version": ".".join(map(str, toc.toc.version)),
               "compression": pipeline.COMPRESSION, "plain_size": stored.plain_size,
               "entries": len(toc.toc.entries)},
-        sequences=_held_sequences(toc.toc, recorded, coverage), health=health,
+        sequences=_held_sequences(toc.toc, recorded, coverage),
         **{**recorded, "extensions": snapshot.archived_members(recorded["extensions"],
                                                                 toc.toc.entries)})
 

@@ -48,22 +48,27 @@ class Stored:
 def dump_to(writer: ObjectWriter, *, args: Sequence[str], env: dict[str, str],
             keyring: Keyring, recipients: Sequence[str], describe: Callable[[str], str],
             progress: Progress | None = None, tap: Tap | None = None,
-            deadline: float | None = None) -> Stored:
+            deadline: float | None = None, stop: threading.Event | None = None) -> Stored:
     """Run pg_dump with `args`, compress and encrypt its output into `writer`.
 
     `tap` sees every plain chunk pg_dump writes, in order (the caller reads the archive's
     table of contents from it). `describe` turns pg_dump's stderr into the error message
     (it scrubs secrets). pg_dump never outlives this call, nor `deadline` (a
-    `time.monotonic()` value: the runner's time limit less a margin)."""
+    `time.monotonic()` value: the runner's time limit less a margin), nor `stop` being set
+    (the caller's own work beside the dump failed); this call sets `stop` when it ends."""
     hasher, size = hashlib.sha256(), 0
+    stop = stop or threading.Event()
     with tempfile.TemporaryFile() as stderr:
         dump = processes.popen(args, stdout=subprocess.PIPE, stderr=stderr, env=env)
         _widen_pipe(dump.stdout)
-        timer = None if deadline is None else threading.Timer(
-            max(0.0, deadline - time.monotonic()), dump.kill)
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
+
+        def watch() -> None:
+            stop.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if dump.poll() is None:
+                dump.kill()
+
+        watcher = threading.Thread(target=watch, name="backstop-dump-watch", daemon=True)
+        watcher.start()
 
         def sink(chunk: bytes) -> None:
             nonlocal size
@@ -85,11 +90,11 @@ def dump_to(writer: ObjectWriter, *, args: Sequence[str], env: dict[str, str],
             keyring.encrypt(compressed, recipients, sink)
             dump.wait()
         finally:
-            if timer is not None:
-                timer.cancel()
             if dump.poll() is None:
                 dump.kill()
                 dump.wait()
+            stop.set()
+            watcher.join()
         if deadline is not None and time.monotonic() >= deadline:
             raise DumpError(describe(f"stopped at its runner's time limit after {plain.count} "
                                      "bytes of dump"))

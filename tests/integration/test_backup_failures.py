@@ -242,3 +242,38 @@ def test_counts_that_outlast_the_deadline_stop_the_backup(db, gpg_keys, tmp_path
     assert objects(store) == []
     (failed,) = [json.loads(store.get(k)) for k in store.keys() if k.endswith(".manifest.json")]
     assert failed["status"] == FAILED and "time limit" in failed["error"]
+
+
+def test_a_health_check_that_fails_stops_the_dump_and_stores_nothing(db, gpg_keys, tmp_path):
+    store = LocalStore(tmp_path)
+    with pytest.raises(ConfigError, match="health check 'broken' failed: division by zero"):
+        run_backup(BackupRequest("quotepro", checks={"broken": "SELECT 1 / 0"}),
+                   connection=db, store=store, recipient_keys=[gpg_keys.public])
+    assert objects(store) == [] and done_manifests(store) == []
+    (failed,) = manifests(store)
+    assert failed["status"] == FAILED and "division by zero" in failed["error"]
+    assert pg_dump_children() == []
+
+
+def test_setting_stop_ends_a_dump_at_once(gpg_keys, tmp_path):
+    """What a failed check or count does to the dump beside it: a dump that would run for a
+    minute ends within moments, with nothing committed."""
+    import os
+    import threading
+
+    from backstop import pipeline
+    from backstop.crypto import Keyring
+
+    store, stop = LocalStore(tmp_path), threading.Event()
+    timer = threading.Timer(0.5, stop.set)
+    started = time.monotonic()
+    with Keyring() as keyring:
+        recipients = keyring.import_keys([gpg_keys.public], what="recipient public key")
+        writer = store.writer("daily/db/x.dump.zst.gpg")
+        timer.start()
+        with pytest.raises(DumpError, match="exit -9"):
+            pipeline.dump_to(writer, args=["sleep", "60"], env=dict(os.environ),
+                             keyring=keyring, recipients=recipients, describe=str, stop=stop)
+        writer.abort()
+    assert time.monotonic() - started < 30
+    assert list(store.keys()) == []
