@@ -122,3 +122,16 @@ def test_manifests_round_trip_and_reject_what_they_cannot_read():
         Manifest.from_json(json.dumps({**m.to_dict(), "schema_version": 99}).encode(), key="k")
     with pytest.raises(IntegrityError, match="manifest k is unreadable"):
         Manifest.from_json(b"{not json", key="k")
+
+
+def test_a_local_object_larger_than_a_writeback_step_reads_back_whole(tmp_path):
+    from backstop.store import WRITEBACK_BYTES, LocalStore
+
+    store = LocalStore(tmp_path)
+    chunks = [os.urandom(1024 * 1024) for _ in range(WRITEBACK_BYTES // 1024 ** 2 * 2 + 3)]
+    writer = store.writer("daily/db/x.dump.zst.gpg")
+    for chunk in chunks:
+        writer.write(chunk)
+    writer.commit()
+    with store.reader("daily/db/x.dump.zst.gpg") as read:
+        assert read.read() == b"".join(chunks)
