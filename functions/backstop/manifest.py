@@ -13,9 +13,10 @@ from backstop import fingerprint, profiles
 from backstop.errors import ConfigError, IntegrityError
 from backstop.tables import Catalog, Table, TableStats
 
-# 1: counts and text fingerprints only; 2: fingerprint version 2 (an older Backstop would
-# compute version 2 for version 3's fingerprints and report every table changed, so it must
-# refuse the manifest instead). Both read and verified as recorded.
+# 1: counts and text fingerprints only; 2: today's fields, fingerprints of version 2; both
+# are read and verified as recorded. 3 adds no field: a Backstop that reads only 1 and 2
+# would compute version 2 for version 3's fingerprints and report every table changed, so it
+# must refuse the manifest ("upgrade Backstop") instead.
 SCHEMA_VERSION = 3
 DONE, FAILED = "DONE", "FAILED"
 RETENTION_CLASSES = ("daily", "weekly", "monthly", "pre-migration", "pre-restore", "manual")
