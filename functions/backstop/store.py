@@ -226,7 +226,8 @@ class _LocalWriter:
         object's fsync took 0.9 s at commit, 0.1-0.2 s this way). It also keeps a backup
         from filling the page cache of the machine it runs on."""
         self.handle.flush()
-        if hasattr(os, "posix_fadvise"):  # Linux starts writeback of the dirty range
+        # Linux starts writeback of the dirty range; a hint, never a reason to fail a write
+        with contextlib.suppress(AttributeError, OSError):
             os.posix_fadvise(self.handle.fileno(), self.flushed, self.written - self.flushed,
                              os.POSIX_FADV_DONTNEED)
         self.flushed = self.written
