@@ -142,6 +142,8 @@ def run(conn: psycopg.Connection[Any], checks: Mapping[str, str]) -> dict[str, A
                 if as_role:
                     conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(ROLE)))
                 row = conn.execute(query.encode()).fetchone()
+        except psycopg.OperationalError:
+            raise  # the connection failed, not the check: the caller names the database
         except psycopg.Error as exc:
             raise ConfigError(f"health check {escape(name)!r} failed: "
                               f"{escape(' '.join(str(exc).split()))}; fix its SQL") from None

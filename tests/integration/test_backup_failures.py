@@ -277,3 +277,31 @@ def test_setting_stop_ends_a_dump_at_once(gpg_keys, tmp_path):
         writer.abort()
     assert time.monotonic() - started < 30
     assert list(store.keys()) == []
+
+
+def test_a_check_whose_connection_is_cut_names_the_database_not_the_check(pg, db, gpg_keys,
+                                                                         tmp_path):
+    import threading
+
+    store = LocalStore(tmp_path)
+    slow = "SELECT count(*) FROM generate_series(1, 400000000)"
+    cut: list[object] = []
+
+    def terminate_the_check() -> None:
+        deadline = time.monotonic() + 60
+        while not cut and time.monotonic() < deadline:
+            cut.extend(pg.sql(db.with_dbname("postgres"),
+                              "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              f"WHERE query = '{slow}'"))
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=terminate_the_check)
+    killer.start()
+    with pytest.raises(SourceError) as failed:
+        run_backup(BackupRequest("quotepro", checks={"slow": slow}), connection=db,
+                   store=store, recipient_keys=[gpg_keys.public])
+    killer.join()
+    assert cut, "the check never ran"
+    assert "terminating connection" in str(failed.value) and db.dbname in str(failed.value)
+    assert "fix its SQL" not in str(failed.value)
+    assert objects(store) == [] and done_manifests(store) == []
