@@ -223,8 +223,7 @@ class _LocalWriter:
     def _start_writeback(self) -> None:
         """Have the kernel start writing what is written so far to disk, without waiting
         for it: commit's fsync then finds little left (measured on the bench: a 450 MB
-        object's fsync took 0.9 s at commit, 0.1-0.2 s this way). It also keeps a backup
-        from filling the page cache of the machine it runs on."""
+        object's fsync took 0.9 s at commit, 0.1-0.2 s this way)."""
         self.handle.flush()
         # Linux starts writeback of the dirty range; a hint, never a reason to fail a write
         with contextlib.suppress(AttributeError, OSError):
