@@ -45,9 +45,12 @@ class Cli:
         self.secrets = secrets
 
     def start(self, *args: str, **env: str) -> subprocess.Popen[str]:
+        # SIGINT as a terminal gives it: a suite started in the background (`cmd &` in a
+        # script) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
         return subprocess.Popen([sys.executable, "-m", "backstop.cli", *args],
                                 env={**self.env, **env}, cwd=ROOT, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def run(self, *args: str, timeout: float = 240, **env: str) -> Result:
         """In its own process: for faults that need one (signals, a child to watch)."""
