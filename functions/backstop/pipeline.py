@@ -57,7 +57,7 @@ def dump_to(writer: ObjectWriter, *, args: Sequence[str], env: dict[str, str],
     `time.monotonic()` value: the runner's time limit less a margin), nor `stop` being set
     (the caller's own work beside the dump failed); this call sets `stop` when it ends."""
     hasher, size = hashlib.sha256(), 0
-    stop = stop or threading.Event()
+    stop = threading.Event() if stop is None else stop
     with tempfile.TemporaryFile() as stderr:
         dump = processes.popen(args, stdout=subprocess.PIPE, stderr=stderr, env=env)
         _widen_pipe(dump.stdout)

@@ -328,28 +328,40 @@ def test_two_verifications_of_one_backup_at_once(pg, store, full, gpg_keys):
         assert list(pool.map(verify_once, range(2))) == [True, True]
 
 
+def fingerprints_of_version(pg, full, version: int) -> list:
+    """The full backup's source tables measured as an older Backstop measured them."""
+    from backstop.tables import measure, relations, schemas
+
+    with pg.connection(full.source["database"]).connect() as conn:
+        physical = [r for r in relations(conn, schemas(conn)) if r.kind == "r"]
+        return measure(conn, physical, 2**62, version=version)
+
+
+def verify_as_recorded(pg, store, full, gpg_keys, data: dict):
+    """Replace the full backup's manifest with `data`, signed, and verify the backup."""
+    import json
+
+    from backstop import catalog
+
+    store.put(full.manifest_key, json.dumps(store.signing.seal(data)).encode())
+    return restore.verify_backup(store, catalog.find(store, full.id),
+                                 server=pg.connection("postgres"),
+                                 private_key=gpg_keys.private)
+
+
 def test_a_backup_recorded_by_an_older_backstop_still_verifies(pg, store, full, gpg_keys):
     """Schema version 1 manifests: text fingerprints, counted with children; nothing else."""
     import json
 
-    from backstop import catalog
-    from backstop.tables import measure, relations, schemas
-
-    source = pg.connection(full.source["database"])
-    with source.connect() as conn:
-        physical = [r for r in relations(conn, schemas(conn)) if r.kind == "r"]
-        old = measure(conn, physical, 2**62, version=1)
+    old = fingerprints_of_version(pg, full, 1)
     data = json.loads(full.to_json())
     for field in ("fingerprint_version", "relations", "matviews", "sequences",
                   "large_objects", "schema", "roles"):
         data.pop(field)
     data.update(schema_version=1, tables=[t.to_dict() for t in old],
                 extensions={name: e["version"] for name, e in full.extensions.items()})
-    store.put(full.manifest_key, json.dumps(store.signing.seal(data)).encode())
 
-    report = restore.verify_backup(store, catalog.find(store, full.id),
-                                   server=pg.connection("postgres"),
-                                   private_key=gpg_keys.private)
+    report = verify_as_recorded(pg, store, full, gpg_keys, data)
 
     assert report.ok, (report.problems, report.mismatches)
     assert any("recorded no schema signature" in note for note in report.notes)
@@ -361,21 +373,12 @@ def test_a_backup_with_version_2_fingerprints_still_verifies(pg, store, full, gp
     """Schema version 2 manifests: every field of today's, fingerprints of version 2."""
     import json
 
-    from backstop import catalog
-    from backstop.tables import measure, relations, schemas
-
-    source = pg.connection(full.source["database"])
-    with source.connect() as conn:
-        physical = [r for r in relations(conn, schemas(conn)) if r.kind == "r"]
-        old = measure(conn, physical, 2**62, version=2)
+    old = fingerprints_of_version(pg, full, 2)
     assert {t.fingerprint for t in old} != {t.fingerprint for t in full.tables}
     data = json.loads(full.to_json())
     data.update(schema_version=2, fingerprint_version=2, tables=[t.to_dict() for t in old])
-    store.put(full.manifest_key, json.dumps(store.signing.seal(data)).encode())
 
-    report = restore.verify_backup(store, catalog.find(store, full.id),
-                                   server=pg.connection("postgres"),
-                                   private_key=gpg_keys.private)
+    report = verify_as_recorded(pg, store, full, gpg_keys, data)
 
     assert report.ok, (report.problems, report.mismatches)
     assert len(report.tables) == len(old)
