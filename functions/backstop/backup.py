@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import logging
 import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from backstop import archive, catalog, index, pipeline, profiles, signature, snapshot
+from backstop import archive, catalog, index, pipeline, processes, profiles, signature, snapshot
 from backstop import health as health_checks
 from backstop import tables as tbl
 from backstop.connection import Connection
@@ -232,17 +231,18 @@ def _dump_args(scope: Scope, coverage: snapshot.Coverage, filters: str, snapshot
 def _filter_file(scope: Scope, coverage: snapshot.Coverage) -> Iterator[str]:
     """pg_dump's --filter file: the schemas in scope by name when any is left out, with the
     extensions that travel (profiles.py says why), the tables left out, and the tables
-    whose definitions the archive holds without their rows (names never reach argv)."""
+    whose definitions the archive holds without their rows (names never reach argv). It lives
+    in a private directory, so a backup killed mid-dump leaves it to the next one's sweep."""
     lines = []
     if coverage.named:
         lines += [f"include schema {tbl.dump_pattern(s)}" for s in coverage.schemas]
         lines += [f"include extension {tbl.dump_pattern(e)}" for e in coverage.extensions]
     lines += [f"exclude table {t.dump_pattern()}" for t in coverage.excluded]
     lines += [f"exclude table_data {t.dump_pattern()}" for t in coverage.without_data()]
-    with tempfile.NamedTemporaryFile("w", prefix="backstop-filter-", suffix=".txt") as handle:
-        handle.write("\n".join(lines) + "\n")
-        handle.flush()
-        yield handle.name
+    with processes.private_dir("filter") as directory:
+        path = directory / "filter.txt"
+        path.write_text("\n".join(lines) + "\n")
+        yield str(path)
 
 
 def _record_failure(store: ObjectStore, base: Manifest, encryption: dict[str, Any],

@@ -48,21 +48,25 @@ def scratch_databases(pg) -> list[str]:
     (signal.SIGTERM, 143, "stopped by SIGTERM"),
     (signal.SIGINT, 130, "interrupted"),
 ])
-def test_a_backup_stopped_while_dumping(setup, pg, sig, code, says):
+def test_a_backup_stopped_while_dumping(setup, pg, sig, code, says, tmp_path):
     cli, store, db = setup
     before = StoreState.of(store)
+    temp = tmp_path / "tmp"  # its own TMPDIR: nothing may stay there, private dir or not
+    temp.mkdir()
     result = cli.hurt(["backup", "--database", "quotepro", "--check", SLOW_CHECK],
-                      running("pg_dump"), sig)
+                      running("pg_dump"), sig, TMPDIR=str(temp))
     if says is None:  # SIGKILL runs no cleanup: the next run must
         assert result.code == code and result.err == ""
-        follow = cli.run("backup", "--database", "quotepro", "--quiet")
+        follow = cli.run("backup", "--database", "quotepro", "--quiet", TMPDIR=str(temp))
         assert follow.code == 0, follow.err
         assert orphans() == []
         assert leftover_processes(db.dbname) == []
+        assert list(temp.iterdir()) == []
         return
     assert_held(result, code=code, says=says, secrets=cli.secrets, store=store, before=before,
                 marker=db.dbname)
     assert not [p for p in store.rglob("*.partial")]
+    assert list(temp.iterdir()) == []
 
 
 def test_verify_killed_while_decrypting_leaves_nothing_the_next_run_keeps(setup, pg):
