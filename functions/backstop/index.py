@@ -152,12 +152,12 @@ def record_quietly(store: ObjectStore, database: str, what: str,
                     why)
 
 
-def record_verification(store: ObjectStore, manifest: Manifest, *, seconds: float, ok: bool,
-                        runner: str | None, at: str) -> Doc:
-    """A restore test of ``manifest``: its backup's verdict, and the measured restore."""
-    measured = restore_entry(backup_id=manifest.id,
-                             plain_size=int(manifest.dump.get("plain_size") or 0),
-                             seconds=seconds, ok=ok, runner=runner, at=at)
+def record_verification(store: ObjectStore, manifest: Manifest, *, runner: str | None) -> Doc:
+    """The restore test ``manifest`` records: its backup's verdict, and the measured restore
+    with ``runner`` (None for the command line)."""
+    measured = _measured(manifest, runner)
+    assert measured is not None, f"backup {manifest.id} records no restore test"
+    ok, at = measured["ok"], measured["at"]
 
     def change(doc: Doc) -> None:
         entry = next((b for b in doc["backups"] if b.get("id") == manifest.id), None)
@@ -177,8 +177,9 @@ def record_verification(store: ObjectStore, manifest: Manifest, *, seconds: floa
     return update(store, manifest.database, change)
 
 
-def _measured(manifest: Manifest) -> Doc | None:
-    """The restore a manifest's verification measured (its runner is not recorded there)."""
+def _measured(manifest: Manifest, runner: str | None = None) -> Doc | None:
+    """The restore a manifest's verification measured, every phase counted (the manifest
+    does not record the runner)."""
     report = manifest.verification or {}
     if "restore_seconds" not in report:
         return None
@@ -186,7 +187,7 @@ def _measured(manifest: Manifest) -> Doc | None:
                          plain_size=int(manifest.dump.get("plain_size") or 0),
                          seconds=float(report["restore_seconds"])
                          + float(report.get("verify_seconds") or 0),
-                         ok=bool(report.get("ok")), runner=None,
+                         ok=bool(report.get("ok")), runner=runner,
                          at=str(report.get("verified_at")))
 
 

@@ -642,8 +642,5 @@ def record(store: ObjectStore, manifest: Manifest, report: verify.Report, *,
                                    "manifest: " + "; ".join(report.compared)})
     catalog.save(store, updated)
     index.record_quietly(store, updated.database, f"the restore test of {updated.id} is stored",
-                         lambda: index.record_verification(
-                             store, updated, seconds=report.restore_seconds
-                             + report.verify_seconds, ok=report.ok, runner=runner,
-                             at=report.verified_at))
+                         lambda: index.record_verification(store, updated, runner=runner))
     return updated

@@ -106,10 +106,11 @@ def test_a_backup_a_restore_test_proved_wrong_does_not_count(check: Any) -> None
     newer = manifest(now - timedelta(hours=2))
     for m in (older, newer):
         index.record_backup(store, m)
-    index.record_verification(store, older, seconds=60, ok=True, runner="lambda",
-                              at=(now - timedelta(hours=25)).isoformat())
-    index.record_verification(store, newer, seconds=60, ok=False, runner="lambda",
-                              at=(now - timedelta(hours=1)).isoformat())
+    for m, ok, hours_ago in ((older, True, 25), (newer, False, 1)):
+        tested = dataclasses.replace(m, verification={
+            "ok": ok, "restore_seconds": 55, "verify_seconds": 5,
+            "verified_at": (now - timedelta(hours=hours_ago)).isoformat()})
+        index.record_verification(store, tested, runner="lambda")
 
     result, metrics = check(now)
 
