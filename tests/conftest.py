@@ -42,11 +42,14 @@ _names = itertools.count()
 
 
 class Postgres:
-    """The session's server. `database()` gives each test its own copy of the sample."""
+    """The session's server. `database()` gives each test its own copy of the sample,
+    dropped when the test ends (`drop_fresh`): kept, the session's databases would fill
+    gigabytes that its end then spends most of a minute deleting."""
 
     def __init__(self, server: LocalServer) -> None:
         self.server = server
         self.password = server.password
+        self.fresh: list[str] = []  # made since the running test started
 
     def connection(self, dbname: str) -> Connection:
         return self.server.connection(dbname)
@@ -56,12 +59,19 @@ class Postgres:
         return (f"postgresql://{c.user}:{c.password}@/{dbname}"
                 f"?host={c.host}&port={c.port}&sslmode=disable")
 
-    def database(self, *, empty: bool = False) -> Connection:
+    def database(self, *, empty: bool = False, template: str = TEMPLATE) -> Connection:
         name = f"t{os.getpid()}_{next(_names)}"
+        template = "template0" if empty else template
         with self.server.admin() as conn:
-            template = "template0" if empty else TEMPLATE
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE {template} OWNER backstop')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" OWNER backstop')
+        self.fresh.append(name)
         return self.connection(name)
+
+    def drop_fresh(self) -> None:
+        with self.server.admin() as conn:
+            for name in self.fresh:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.fresh.clear()
 
     def sql(self, connection: Connection, query: str) -> list[tuple[object, ...]]:
         with connection.connect(autocommit=True) as conn:
@@ -86,6 +96,19 @@ def pg() -> Iterator[Postgres]:
         yield Postgres(server)
     finally:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_databases_dropped(request: pytest.FixtureRequest) -> Iterator[None]:
+    """What a test made with `pg.database()` goes when it ends; what a wider fixture made
+    before it (instantiated first) stays."""
+    if "pg" not in request.fixturenames:
+        yield
+        return
+    pg: Postgres = request.getfixturevalue("pg")
+    pg.fresh.clear()
+    yield
+    pg.drop_fresh()
 
 
 @pytest.fixture

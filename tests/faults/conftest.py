@@ -4,7 +4,6 @@ the command line pointed at it with one good backup already stored."""
 
 from __future__ import annotations
 
-import itertools
 import os
 
 import pytest
@@ -13,7 +12,6 @@ from backstop.connection import Connection
 from tests.faults.support import Cli
 
 BIG_TEMPLATE = "faults_template"
-_names = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -30,10 +28,7 @@ def big_template(pg) -> str:
 
 @pytest.fixture
 def db(pg, big_template) -> Connection:
-    name = f"f{os.getpid()}_{next(_names)}"
-    with pg.server.admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{big_template}" OWNER backstop')
-    return pg.connection(name)
+    return pg.database(template=big_template)
 
 
 @pytest.fixture
