@@ -14,10 +14,18 @@ import json
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from backstop.errors import BackstopError, IntegrityError, NotFoundError, StoreError, escape
+from backstop.errors import (
+    BackstopError,
+    ConfigError,
+    IntegrityError,
+    NotFoundError,
+    StoreError,
+    escape,
+)
 from backstop.manifest import DONE, MANIFEST_SUFFIX, RETENTION_CLASSES, Manifest, Scope
 from backstop.store import ObjectStore
 
@@ -129,3 +137,38 @@ def find(store: ObjectStore, backup_id: str) -> Manifest:
             return load(store, key)
     raise NotFoundError(f"no backup {escape(backup_id)} in {store.location}; "
                         "run backstop list to see the backups there")
+
+
+def choose(store: ObjectStore, which: str, *, database: str | None = None,
+           before: datetime | None = None, full_only: bool = True) -> Manifest:
+    """A backup by id, or `latest`: the newest DONE backup of `database` (before a time) that
+    holds the whole database (with `full_only`; the nightly verification's choice too)."""
+    if which != "latest":
+        manifest = find(store, which)
+        if manifest.status != DONE:
+            raise NotFoundError(f"backup {which} is {manifest.status}, not DONE: "
+                                f"{manifest.error}; choose another backup")
+        return manifest
+    if database is None:
+        raise ConfigError("'latest' needs the database name; pass --database")
+    for manifest in list_manifests(store, database=database):
+        if manifest.status == DONE and (manifest.scope.is_full or not full_only) and (
+                before is None or snapshot_time(manifest) < before):
+            return manifest
+    when = f" before {before.isoformat()}" if before else ""
+    kind = "full " if full_only else ""
+    raise NotFoundError(f"no DONE {kind}backup of {database}{when} in {store.location}")
+
+
+def snapshot_time(manifest: Manifest) -> datetime:
+    return datetime.fromisoformat(manifest.snapshot["taken_at"])
+
+
+def data_loss_window(manifest: Manifest, incident_at: datetime) -> timedelta:
+    """What a restore of this backup loses: everything between its snapshot and the incident."""
+    window = incident_at - snapshot_time(manifest)
+    if window < timedelta(0):
+        raise ConfigError(f"the incident ({incident_at.isoformat()}) is before backup "
+                          f"{manifest.id} was taken ({manifest.snapshot['taken_at']}): choose a "
+                          "backup taken before the incident (--before)")
+    return window

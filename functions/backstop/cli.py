@@ -22,6 +22,7 @@ from backstop import (
     names,
     processes,
     profiles,
+    prove,
     report_cli,
     restore,
 )
@@ -320,11 +321,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     store = store_of(args, sweep=True)
-    manifest = restore.choose(store, args.backup, database=args.database, before=args.before)
+    manifest = catalog.choose(store, args.backup, database=args.database, before=args.before)
     target = database_from(args.target_url, "BACKSTOP_TARGET_URL", "--target-url")
     request = restore.RestoreRequest(mode=args.mode, tables=split(args.table),
                                      confirm=args.confirm, checks=checks(args.check))
-    window = restore.data_loss_window(manifest, args.incident_at) if args.incident_at else None
+    window = catalog.data_loss_window(manifest, args.incident_at) if args.incident_at else None
     recipients = (read_keys(args.recipient_key, "BACKSTOP_RECIPIENT_KEYS", "recipient key")
                   if args.confirm else [])
     outcome = restore.restore(store, manifest, target=target, request=request,
@@ -340,22 +341,22 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     store = store_of(args, sweep=True)
-    manifest = restore.choose(store, args.backup, database=args.database, before=args.before)
+    manifest = catalog.choose(store, args.backup, database=args.database, before=args.before)
     scratch = args.scratch_url or os.environ.get("BACKSTOP_SCRATCH_URL")
     server = (database_from(args.scratch_url, "BACKSTOP_SCRATCH_URL", "--scratch-url")
               if scratch else source(args))
-    report = restore.verify_backup(store, manifest, server=server,
-                                   private_key=private_key(args), checks=checks(args.check))
+    report = prove.verify_backup(store, manifest, server=server,
+                                 private_key=private_key(args), checks=checks(args.check))
     show_report({"backup": manifest.id, "report": report.to_dict()}, args.json)
     return 0 if report.ok else VerificationError.exit_code
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     store = store_of(args)
-    manifest = restore.choose(store, args.backup, database=args.database, before=args.before)
+    manifest = catalog.choose(store, args.backup, database=args.database, before=args.before)
     target = database_from(args.target_url, "BACKSTOP_TARGET_URL", "--target-url")
-    report = restore.check(manifest, target=target, tables=split(args.table),
-                           checks=checks(args.check))
+    report = prove.check(manifest, target=target, tables=split(args.table),
+                         checks=checks(args.check))
     show_report({"backup": manifest.id, "report": report.to_dict()}, args.json)
     return 0 if report.ok else VerificationError.exit_code
 

@@ -4,7 +4,7 @@
 (bounded lists), so the RPO check, runner choice and listings read one object per database
 instead of every manifest ever written. The library updates it where it writes the record the
 index summarizes: a backup's DONE or FAILED manifest (``backup.run_backup``), a restore test's
-report in the manifest (``restore.record``), whoever runs them (a workflow or the command line).
+report in the manifest (``prove.record``), whoever runs them (a workflow or the command line).
 Each update is a compare-and-swap (S3 conditional writes, a file lock locally), so two writers
 never lose each other's entry. A missing index is built once from the manifests (a store
 written before the index existed, or an index deleted to be rebuilt) by the next ``ensure``

@@ -176,3 +176,49 @@ def first_error(raw: bytes) -> str:
                     break
             return message
     return " / ".join(line for line in lines[-3:] if line) or "no error output"
+
+
+class Runner:
+    """Runs a selection: straight into an empty database, or as one transaction."""
+
+    def __init__(self, target: Connection, dump: Path | None, feed: Feed, jobs: int,
+                 old_server: bool,
+                 keep: Callable[[Sequence[Entry]], list[Entry]]) -> None:
+        self.target, self.dump, self.feed, self.jobs = target, dump, feed, jobs
+        self.old_server = old_server
+        self.keep = keep  # drops what the target cannot hold (rules.Skips)
+
+    def whole(self, entries: Sequence[Entry], *, clean: str | None = None) -> None:
+        """Restore `entries`; with `clean` (the SQL that drops what they create), in one
+        transaction that drops first."""
+        entries = self.keep(entries)
+        if clean is not None or self.old_server:
+            self.script(entries, preamble=clean or "")
+        else:
+            # parallel jobs only load rows: without rows they only race for locks
+            loads = any(e.desc == "TABLE DATA" for e in entries)
+            jobs = self.jobs if loads and self.dump is not None else 1
+            first, last = _attachments_last(entries) if jobs > 1 else (list(entries), [])
+            direct(self.target, first, dump=self.dump, feed=self.feed, jobs=jobs)
+            if last:
+                direct(self.target, last, dump=self.dump, feed=self.feed, jobs=1)
+
+    def script(self, entries: Sequence[Entry], *, preamble: str = "",
+               postamble: str = "") -> None:
+        entries = self.keep(entries)
+        scripted(self.target, entries, dump=self.dump, feed=self.feed,
+                           preamble=preamble, postamble=postamble,
+                           old_server=self.old_server)
+
+
+def _attachments_last(entries: Sequence[Entry]
+                      ) -> tuple[list[Entry], list[Entry]]:
+    """Index attachments, and what needs them, apart for a pass of their own with one job:
+    attached at once by parallel workers, a partitioned index can stay INVALID (each one's
+    check that every partition is attached misses the other's uncommitted attachment)."""
+    later: set[int] = set()
+    for entry in entries:  # archive order: what an entry needs comes before it
+        if entry.desc == "INDEX ATTACH" or later.intersection(entry.deps):
+            later.add(entry.dump_id)
+    return ([e for e in entries if e.dump_id not in later],
+            [e for e in entries if e.dump_id in later])

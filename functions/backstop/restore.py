@@ -1,8 +1,9 @@
-"""Choose a backup, prove its object is intact, restore it in the mode asked, verify it.
+"""Restore a backup in the mode asked, then verify the target against its manifest.
 
 Nothing touches a target before the object's size and sha256 equal the manifest and it has
-decrypted with the given private key. A target that already holds tables needs `confirm`
-equal to its name and gets a pre-restore backup first; if that fails, nothing is restored.
+decrypted with the given private key (staging.py). A target that already holds tables needs
+`confirm` equal to its name and gets a pre-restore backup first; if that fails, nothing is
+restored.
 Into a database in use, a restore runs in one transaction (all or nothing); into an empty
 one it runs in parallel, and a failure says the database is partly restored.
 
@@ -17,28 +18,19 @@ import dataclasses
 import logging
 import os
 import re
-import secrets
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any
 
 import psycopg
-import zstandard
 from psycopg import sql
 
 from backstop import (
     archive,
-    catalog,
     health,
-    index,
-    leftovers,
     names,
     pgrestore,
-    processes,
     reload,
     rules,
     selection,
@@ -50,23 +42,14 @@ from backstop import (
 from backstop import tables as tbl
 from backstop.backup import BackupRequest, run_backup
 from backstop.connection import Connection
-from backstop.crypto import Keyring
-from backstop.errors import (
-    ConfigError,
-    DumpError,
-    EncryptionError,
-    IntegrityError,
-    NotFoundError,
-    SourceError,
-    StoreError,
-)
-from backstop.manifest import DONE, Manifest
-from backstop.store import HashingReader, ObjectStore
+from backstop.errors import ConfigError, DumpError, SourceError
+from backstop.manifest import Manifest
+from backstop.staging import Fetched, decrypt, fetch
+from backstop.store import ObjectStore
 
 log = logging.getLogger(__name__)
 
 RESTORE_MODES = ("full", "tables", "data-only", "schema-only")
-STAGING_HEADROOM = 1.1  # staged dumps need their plain size plus this margin of free space
 SCRIPT_ONLY_BEFORE = 17  # servers older than this get the script form (see pgrestore)
 # A full backup's large objects are the database's: restoring its data replaces the set.
 UNLINK_ALL = "SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata;\n"
@@ -90,118 +73,6 @@ class RestoreRequest:
         if self.mode == "full" and self.tables:
             raise ConfigError("table names restore only those tables: use mode 'tables' "
                               "(or 'data-only' / 'schema-only' to narrow those)")
-
-
-def choose(store: ObjectStore, which: str, *, database: str | None = None,
-           before: datetime | None = None, full_only: bool = True) -> Manifest:
-    """A backup by id, or `latest`: the newest DONE backup of `database` (before a time) that
-    holds the whole database (with `full_only`; the nightly verification's choice too)."""
-    if which != "latest":
-        manifest = catalog.find(store, which)
-        if manifest.status != DONE:
-            raise NotFoundError(f"backup {which} is {manifest.status}, not DONE: "
-                                f"{manifest.error}; choose another backup")
-        return manifest
-    if database is None:
-        raise ConfigError("'latest' needs the database name; pass --database")
-    for manifest in catalog.list_manifests(store, database=database):
-        if manifest.status == DONE and (manifest.scope.is_full or not full_only) and (
-                before is None or snapshot_time(manifest) < before):
-            return manifest
-    when = f" before {before.isoformat()}" if before else ""
-    kind = "full " if full_only else ""
-    raise NotFoundError(f"no DONE {kind}backup of {database}{when} in {store.location}")
-
-
-def snapshot_time(manifest: Manifest) -> datetime:
-    return datetime.fromisoformat(manifest.snapshot["taken_at"])
-
-
-def data_loss_window(manifest: Manifest, incident_at: datetime) -> timedelta:
-    """What a restore of this backup loses: everything between its snapshot and the incident."""
-    window = incident_at - snapshot_time(manifest)
-    if window < timedelta(0):
-        raise ConfigError(f"the incident ({incident_at.isoformat()}) is before backup "
-                          f"{manifest.id} was taken ({manifest.snapshot['taken_at']}): choose a "
-                          "backup taken before the incident (--before)")
-    return window
-
-
-@dataclasses.dataclass(frozen=True)
-class Fetched:
-    """A backup object, checked and decrypted: staged on disk, or to be streamed."""
-
-    path: Path | None  # the plain dump, when it fit on local disk
-    manifest: Manifest
-    toc: archive.Toc
-
-
-@contextlib.contextmanager
-def fetch(store: ObjectStore, manifest: Manifest, private_key: str,
-          staging: Path | None = None) -> Iterator[Fetched]:
-    """Check the object against the manifest and that it decrypts; stage the plain dump on
-    disk when it fits (for parallel pg_restore), else check only and restore by streaming."""
-    directory = Path(staging or tempfile.gettempdir())
-    plain_size = int(manifest.dump.get("plain_size", 0))
-    fits = shutil.disk_usage(directory).free > plain_size * STAGING_HEADROOM
-    toc = archive.Reader(find_blocks=fits)
-    with processes.private_dir("restore", directory) as tmp:
-        path = Path(tmp) / f"{manifest.id}.dump"
-        try:
-            with processes.private_file(path) if fits else open(os.devnull, "wb") as out:
-                _decrypt(store, manifest, private_key, out, tap=toc.feed)
-        except OSError as exc:  # a full disk while staging
-            raise StoreError(f"cannot stage backup {manifest.id} in {directory}: "
-                             f"{exc.strerror}; free space there or restore elsewhere") from None
-        if toc.toc is None:
-            raise IntegrityError(f"backup {manifest.id} holds no pg_dump archive; it was not "
-                                 "written by Backstop")
-        if fits:  # pg_restore --jobs then starts the largest tables first, and seeks to each
-            toc.place_blocks(path)
-        yield Fetched(path if fits else None, manifest, toc.toc)
-
-
-def check_object(store: ObjectStore, manifest: Manifest, private_key: str) -> None:
-    """The integrity pre-check on its own: size, sha256 and decryption, nothing written.
-    The cloud workflow runs it before paying for a scratch instance."""
-    with open(os.devnull, "wb") as sink:
-        _decrypt(store, manifest, private_key, sink)
-
-
-class _Tee:
-    """A file-like sink that also shows every chunk to a tap."""
-
-    def __init__(self, out: IO[bytes] | BinaryIO, tap: Any) -> None:
-        self.out, self.tap = out, tap
-
-    def write(self, data: bytes) -> int:
-        self.tap(data)
-        return self.out.write(data)
-
-
-def _decrypt(store: ObjectStore, manifest: Manifest, private_key: str,
-             out: IO[bytes] | BinaryIO, tap: Any = None) -> None:
-    hashing = HashingReader(store.reader(manifest.key))
-    failure: BaseException | None = None
-    with Keyring() as keyring, hashing:
-        keyring.import_private(private_key)
-        plain = zstandard.ZstdDecompressor().stream_writer(
-            _Tee(out, tap) if tap else out, closefd=False)  # type: ignore[arg-type]
-        try:
-            keyring.decrypt(hashing, plain.write)
-        except (EncryptionError, zstandard.ZstdError) as exc:
-            failure = exc
-        hashing.drain()
-    if hashing.size != manifest.size or hashing.sha256() != manifest.sha256:
-        raise IntegrityError(
-            f"backup {manifest.id}: object {manifest.key} does not match its manifest "
-            f"({hashing.size} bytes, expected {manifest.size}; sha256 "
-            f"{'differs' if hashing.sha256() != manifest.sha256 else 'equal'}); it is damaged "
-            "or was replaced: nothing was restored, choose another backup")
-    if failure is not None:
-        recipients = ", ".join(manifest.encryption.get("recipients", []))
-        raise EncryptionError(f"backup {manifest.id} does not decrypt with the given private "
-                              f"key ({failure}); it was encrypted to {recipients}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -404,9 +275,10 @@ class _Restore:
         old = self._major() < SCRIPT_ONLY_BEFORE
 
         def feed(pipe: IO[bytes]) -> None:
-            _decrypt(self.store, self.manifest, private_key, pipe)
+            decrypt(self.store, self.manifest, private_key, pipe)
 
-        run = _Runner(self.target, fetched.path, feed, self.request.jobs, old, skips.keep)
+        run = pgrestore.Runner(self.target, fetched.path, feed, self.request.jobs, old,
+                               skips.keep)
         partitions = self.manifest.catalog().partitions
         if self.mode in ("full", "schema-only") and self.chosen is None:
             data = self.mode == "full"
@@ -466,7 +338,7 @@ class _Restore:
                 kept.append(entry)
         return kept
 
-    def _data_only(self, entries: selection.Archive, run: _Runner) -> verify.Scope:
+    def _data_only(self, entries: selection.Archive, run: pgrestore.Runner) -> verify.Scope:
         whole = self.chosen is None and self.manifest.scope.is_full
         chosen = self.chosen or [t.table for t in self.manifest.tables]
         known = self.manifest.catalog()
@@ -488,8 +360,9 @@ class _Restore:
         return verify.Scope(tables=None if whole else tuple(tree), data=True, schema=False,
                             whole_database=False, keys_added_after_rows=True)
 
-    def _tables_in_use(self, entries: selection.Archive, run: _Runner, chosen: list[tbl.Table],
-                       present: set[tbl.Table], partitions: dict[tbl.Table, tbl.Table]) -> None:
+    def _tables_in_use(self, entries: selection.Archive, run: pgrestore.Runner,
+                       chosen: list[tbl.Table], present: set[tbl.Table],
+                       partitions: dict[tbl.Table, tbl.Table]) -> None:
         """Into a database in use: tables it lacks are created; tables it has keep their
         place (and what depends on them) and get the backup's rows and their own objects."""
         kept = [t for t in chosen if t in present]
@@ -532,115 +405,7 @@ def _listing(tables: Sequence[tbl.Table] | set[tbl.Table]) -> str:
     return ", ".join(sorted(t.qualified for t in tables)) or "no table"
 
 
-class _Runner:
-    """Runs a selection: straight into an empty database, or as one transaction."""
-
-    def __init__(self, target: Connection, dump: Path | None, feed: pgrestore.Feed, jobs: int,
-                 old_server: bool,
-                 keep: Callable[[Sequence[archive.Entry]], list[archive.Entry]]) -> None:
-        self.target, self.dump, self.feed, self.jobs = target, dump, feed, jobs
-        self.old_server = old_server
-        self.keep = keep  # drops what the target cannot hold (rules.Skips)
-
-    def whole(self, entries: Sequence[archive.Entry], *, clean: str | None = None) -> None:
-        """Restore `entries`; with `clean` (the SQL that drops what they create), in one
-        transaction that drops first."""
-        entries = self.keep(entries)
-        if clean is not None or self.old_server:
-            self.script(entries, preamble=clean or "")
-        else:
-            # parallel jobs only load rows: without rows they only race for locks
-            loads = any(e.desc == "TABLE DATA" for e in entries)
-            jobs = self.jobs if loads and self.dump is not None else 1
-            first, last = _attachments_last(entries) if jobs > 1 else (list(entries), [])
-            pgrestore.direct(self.target, first, dump=self.dump, feed=self.feed, jobs=jobs)
-            if last:
-                pgrestore.direct(self.target, last, dump=self.dump, feed=self.feed, jobs=1)
-
-    def script(self, entries: Sequence[archive.Entry], *, preamble: str = "",
-               postamble: str = "") -> None:
-        entries = self.keep(entries)
-        pgrestore.scripted(self.target, entries, dump=self.dump, feed=self.feed,
-                           preamble=preamble, postamble=postamble,
-                           old_server=self.old_server)
-
-
-def _attachments_last(entries: Sequence[archive.Entry]
-                      ) -> tuple[list[archive.Entry], list[archive.Entry]]:
-    """Index attachments, and what needs them, apart for a pass of their own with one job:
-    attached at once by parallel workers, a partitioned index can stay INVALID (each one's
-    check that every partition is attached misses the other's uncommitted attachment)."""
-    later: set[int] = set()
-    for entry in entries:  # archive order: what an entry needs comes before it
-        if entry.desc == "INDEX ATTACH" or later.intersection(entry.deps):
-            later.add(entry.dump_id)
-    return ([e for e in entries if e.dump_id not in later],
-            [e for e in entries if e.dump_id in later])
-
-
 def logical_name(dbname: str) -> str:
     """A database's name as a backup's logical name (lower case, letters, digits, - and _)."""
     name = re.sub(r"[^a-z0-9_-]+", "-", dbname.lower()).strip("-_") or "database"
     return name[:63]
-
-
-def check(manifest: Manifest, *, target: Connection, tables: Sequence[str] = (),
-          checks: Mapping[str, str] | None = None) -> verify.Report:
-    """Prove an existing database against a backup's manifest, read-only: after a restore by
-    hand with stock tools, or to see what changed since. With `tables`, only those and what
-    belongs to them; otherwise the whole database, which must hold nothing else."""
-    chosen = manifest.catalog().resolve(tables, where=f"backup {manifest.id}") \
-        if tables else None
-    started = time.monotonic()
-    if checks:
-        health.prepare_role(target)
-    with database_errors(target), target.connect() as conn:
-        comparison = verify.compare(conn, manifest, verify.Scope(
-            tables=None if chosen is None else tuple(chosen), whole_database=chosen is None))
-        problems = comparison.problems
-        if chosen is None and manifest.scope.is_full:
-            with conn.transaction():  # still read-only, as compare left the connection
-                problems += verify.health_problems(conn, manifest, checks or {})
-    return verify.Report(
-        backup_id=manifest.id, database=manifest.database, target=target.dbname, mode="check",
-        ok=not problems and comparison.ok, tables=comparison.tables, problems=problems,
-        restore_seconds=0.0, verify_seconds=round(time.monotonic() - started, 3),
-        bytes_restored=0, verified_at=verify.now_iso(), compared=comparison.compared,
-        notes=comparison.notes)
-
-
-def verify_backup(store: ObjectStore, manifest: Manifest, *, server: Connection,
-                  private_key: str, staging: Path | None = None,
-                  checks: Mapping[str, str] | None = None,
-                  runner: str | None = None) -> verify.Report:
-    """Restore into a scratch database of its own on `server`, verify, drop it, and record
-    the report in the backup's manifest and the database's index (``record``)."""
-    scratch = f"backstop_verify_{manifest.id.replace('-', '_').lower()}_{secrets.token_hex(3)}"
-    with database_errors(server), server.connect(autocommit=True) as conn:
-        leftovers.sweep_scratch(conn)
-        leftovers.create_scratch(conn, scratch)
-    try:
-        report = restore(store, manifest, target=server.with_dbname(scratch),
-                         request=RestoreRequest(checks=dict(checks or {})),
-                         private_key=private_key, staging=staging).report
-    finally:
-        with database_errors(server), server.connect(autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(scratch)))
-    record(store, manifest, report, runner=runner)
-    return report
-
-
-def record(store: ObjectStore, manifest: Manifest, report: verify.Report, *,
-           runner: str | None = None) -> Manifest:
-    """Write the verification into a new version of the manifest (one atomic put), then into
-    the database's index with the restore's measured time, every phase counted, and
-    ``runner`` (None for the command line), for the next runner choice."""
-    current = catalog.find(store, manifest.id)
-    updated = dataclasses.replace(current, verification={
-        **report.to_dict(), "how": "restore into a scratch database, compared with the "
-                                   "manifest: " + "; ".join(report.compared)})
-    catalog.save(store, updated)
-    index.record_quietly(store, updated.database, f"the restore test of {updated.id} is stored",
-                         lambda: index.record_verification(store, updated, runner=runner))
-    return updated

@@ -17,10 +17,11 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from backstop import index, scratch
+from backstop.catalog import choose, data_loss_window
 from backstop.connection import Connection
 from backstop.errors import ConfigError
-from backstop.restore import check_object, choose, data_loss_window
 from backstop.runners import LAMBDA, restore_runner
+from backstop.staging import check_object
 from backstop.store import ObjectStore
 from handlers import _runtime
 from handlers._restore_events import (

@@ -14,8 +14,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from backstop.catalog import choose
 from backstop.connection import Connection
-from backstop.restore import RestoreRequest, choose, restore, verify_backup
+from backstop.prove import verify_backup
+from backstop.restore import RestoreRequest, restore
 from backstop.verify import Report
 from handlers import _runtime
 

@@ -17,8 +17,8 @@ import pytest
 
 from backstop import sample, scratch
 from backstop.backup import BackupRequest, run_backup
+from backstop.catalog import choose
 from backstop.connection import Connection
-from backstop.restore import choose
 from backstop.signing import KmsKey, Policy
 from backstop.store import ObjectStore, open_store
 from tests.infra.conftest import RESTORE_TARGET_SECRET, SECRET_NAME

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from backstop.restore import choose
+from backstop.catalog import choose
 from backstop.signing import KmsKey, Policy
 from backstop.store import open_store
 from tests.conftest import server_directory

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backstop import restore, sample
+from backstop import catalog, prove, restore, sample, staging
 from backstop.backup import BackupRequest, run_backup
 from backstop.errors import ConfigError, EncryptionError, IntegrityError, NotFoundError, SourceError
 from backstop.manifest import Scope
@@ -46,8 +46,8 @@ def tables_in(pg, target) -> set[str]:
 
 def test_verify_restores_into_a_scratch_database_and_records_the_report(pg, store, made,
                                                                          gpg_keys):
-    report = restore.verify_backup(store, made, server=pg.connection("postgres"),
-                                   private_key=gpg_keys.private)
+    report = prove.verify_backup(store, made, server=pg.connection("postgres"),
+                                 private_key=gpg_keys.private)
 
     assert report.ok, report
     assert [t["table"] for t in report.tables] == sorted(ALL)
@@ -56,7 +56,7 @@ def test_verify_restores_into_a_scratch_database_and_records_the_report(pg, stor
         f"{t.schema}.{t.name}": t.rows for t in made.tables}
     assert report.bytes_restored == made.dump["plain_size"] > 0
     assert report.restore_seconds > 0 and report.throughput_mb_s > 0
-    recorded = restore.choose(store, made.id).verification
+    recorded = catalog.choose(store, made.id).verification
     assert recorded is not None and recorded["ok"] and recorded["tables_matched"] == 5
     with pg.server.admin() as conn:  # the scratch database is gone
         assert not conn.execute("SELECT 1 FROM pg_database WHERE datname LIKE "
@@ -64,8 +64,8 @@ def test_verify_restores_into_a_scratch_database_and_records_the_report(pg, stor
 
 
 def test_recording_keeps_the_manifest_whole(store, made, gpg_keys, pg):
-    restore.verify_backup(store, made, server=pg.connection("postgres"),
-                          private_key=gpg_keys.private)
+    prove.verify_backup(store, made, server=pg.connection("postgres"),
+                        private_key=gpg_keys.private)
     on_disk = json.loads(store.get(made.manifest_key))
 
     assert {k: v for k, v in on_disk.items() if k not in ("verification", "signature")} == {
@@ -115,7 +115,7 @@ def test_data_only_into_the_existing_schema_after_a_pre_restore_backup(pg, store
 
 def test_single_stream_restore_when_the_dump_does_not_fit_on_disk(pg, store, made, gpg_keys,
                                                                   monkeypatch):
-    monkeypatch.setattr(restore, "STAGING_HEADROOM", 10.0**12)
+    monkeypatch.setattr(staging, "HEADROOM", 10.0**12)
     staged = []
     real_fetch = restore.fetch
 
@@ -196,13 +196,13 @@ def test_confirmed_restore_takes_a_restorable_pre_restore_backup_first(pg, store
     outcome = do_restore(store, made, target, gpg_keys, confirm=target.dbname)
 
     assert outcome.report.ok, outcome.report
-    pre = restore.choose(store, outcome.pre_restore_backup)
+    pre = catalog.choose(store, outcome.pre_restore_backup)
     assert pre.retention == "pre-restore" and made.id in pre.reason
     assert pre.started_at < datetime.now(UTC)
     assert {f"{t.schema}.{t.name}": t.rows for t in pre.tables} == {
         name: t.rows for name, t in damaged.items()}
-    report = restore.verify_backup(store, pre, server=pg.connection("postgres"),
-                                   private_key=gpg_keys.private)
+    report = prove.verify_backup(store, pre, server=pg.connection("postgres"),
+                                 private_key=gpg_keys.private)
     assert report.ok
 
 
@@ -212,7 +212,7 @@ def test_verification_names_the_table_that_differs(pg, store, made, gpg_keys):
     pg.sql(target, "UPDATE quotes SET customer_name = 'tampered' WHERE id = 7")
     pg.sql(target, "DELETE FROM line_items WHERE id = 3")
 
-    report = restore.check(made, target=target, checks=sample.QUOTEPRO_CHECKS)
+    report = prove.check(made, target=target, checks=sample.QUOTEPRO_CHECKS)
     results, problems = report.tables, report.problems
     assert not report.ok
     differing = {t["table"]: t["result"] for t in results if t["result"] != "equal"}
@@ -234,7 +234,7 @@ def test_constraints_and_sequences_are_checked(pg, store, made, gpg_keys):
                    "ALTER TABLE quotes ENABLE TRIGGER ALL; "
                    "SELECT setval(pg_get_serial_sequence('companies', 'id'), 1)")
 
-    report = restore.check(made, target=target)
+    report = prove.check(made, target=target)
     assert any("line_items_quote_id_fkey: 5 rows break the foreign key" in p
                for p in report.problems), report.problems
     assert any(p.startswith("sequence public.companies_id_seq: at 1 (called True), the backup "
@@ -253,8 +253,8 @@ def test_a_restore_counts_the_rows_that_break_a_key_left_not_valid(pg, store, db
     broken = run_backup(BackupRequest("quotepro"), connection=db, store=store,
                         recipient_keys=[gpg_keys.public])
 
-    report = restore.verify_backup(store, broken, server=pg.connection("postgres"),
-                                   private_key=gpg_keys.private)
+    report = prove.verify_backup(store, broken, server=pg.connection("postgres"),
+                                 private_key=gpg_keys.private)
 
     assert not report.ok and all(t["result"] == "equal" for t in report.tables)
     assert sorted(report.problems) == [
@@ -277,14 +277,14 @@ def test_choose_latest_before_a_time_and_the_data_loss_window(db, store, gpg_key
     second = run_backup(BackupRequest("quotepro"), connection=db, store=store,
                         recipient_keys=[gpg_keys.public])
 
-    assert restore.choose(store, "latest", database="quotepro").id == second.id
-    cutoff = restore.snapshot_time(second)
-    assert restore.choose(store, "latest", database="quotepro", before=cutoff).id == first.id
-    incident = restore.snapshot_time(first) + timedelta(hours=5)
-    assert restore.data_loss_window(first, incident) == timedelta(hours=5)
+    assert catalog.choose(store, "latest", database="quotepro").id == second.id
+    cutoff = catalog.snapshot_time(second)
+    assert catalog.choose(store, "latest", database="quotepro", before=cutoff).id == first.id
+    incident = catalog.snapshot_time(first) + timedelta(hours=5)
+    assert catalog.data_loss_window(first, incident) == timedelta(hours=5)
     with pytest.raises(NotFoundError, match="no DONE full backup of quotepro before"):
-        restore.choose(store, "latest", database="quotepro",
-                       before=restore.snapshot_time(first))
+        catalog.choose(store, "latest", database="quotepro",
+                       before=catalog.snapshot_time(first))
 
 
 def test_a_postgres_15_source_restores_into_18_and_verifies(pg, pg15, store, gpg_keys):
@@ -293,8 +293,8 @@ def test_a_postgres_15_source_restores_into_18_and_verifies(pg, pg15, store, gpg
                           recipient_keys=[gpg_keys.public])
     assert manifest.source["server_version"].startswith("15")
 
-    report = restore.verify_backup(store, manifest, server=pg.connection("postgres"),
-                                   private_key=gpg_keys.private)
+    report = prove.verify_backup(store, manifest, server=pg.connection("postgres"),
+                                 private_key=gpg_keys.private)
     assert report.ok, report
     assert len(report.tables) == 5
 
@@ -306,8 +306,8 @@ def test_a_postgres_15_source_verifies_and_restores_into_15(pg15, store, gpg_key
                           recipient_keys=[gpg_keys.public])
     server = pg15.with_dbname("postgres")
 
-    assert restore.verify_backup(store, manifest, server=server,
-                                 private_key=gpg_keys.private).ok
+    assert prove.verify_backup(store, manifest, server=server,
+                               private_key=gpg_keys.private).ok
     with server.connect(autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS copy15")
         conn.execute("CREATE DATABASE copy15 TEMPLATE quotepro15")
@@ -323,12 +323,12 @@ def test_restoring_into_an_older_major_is_refused(pg15, store, made, gpg_keys):
 
 
 def test_the_integrity_pre_check_alone(store, made, gpg_keys, other_keys):
-    restore.check_object(store, made, gpg_keys.private)
+    staging.check_object(store, made, gpg_keys.private)
     with pytest.raises(EncryptionError, match="does not decrypt"):
-        restore.check_object(store, made, other_keys.private)
+        staging.check_object(store, made, other_keys.private)
     flip_one_bit(store, made)
     with pytest.raises(IntegrityError, match="sha256 differs"):
-        restore.check_object(store, made, gpg_keys.private)
+        staging.check_object(store, made, gpg_keys.private)
 
 
 def test_restore_keeps_the_password_and_private_key_out_of_argv_and_logs(
@@ -361,6 +361,6 @@ def test_a_role_that_may_not_create_databases_gets_one_clear_line(pg, store, mad
     plain = dataclasses.replace(pg.connection("postgres"), user="plain", password="plain-pw")
     try:
         with pytest.raises(SourceError, match="refused: permission denied to create database"):
-            restore.verify_backup(store, made, server=plain, private_key=gpg_keys.private)
+            prove.verify_backup(store, made, server=plain, private_key=gpg_keys.private)
     finally:
         pg.sql(pg.connection("postgres"), "DROP ROLE plain")

@@ -10,7 +10,7 @@ import secrets
 
 import pytest
 
-from backstop import restore
+from backstop import catalog, prove, restore
 from backstop.backup import BackupRequest, run_backup
 from backstop.errors import ConfigError, DumpError
 from backstop.manifest import Scope
@@ -113,8 +113,8 @@ def rows(pg, target, table):
 
 
 def test_verify_proves_every_kind_of_object(pg, store, full, gpg_keys):
-    report = restore.verify_backup(store, full, server=pg.connection("postgres"),
-                                   private_key=gpg_keys.private)
+    report = prove.verify_backup(store, full, server=pg.connection("postgres"),
+                                 private_key=gpg_keys.private)
 
     assert report.ok, (report.problems, report.mismatches)
     compared = " ".join(report.compared)
@@ -234,8 +234,8 @@ def test_a_scoped_backup_verifies_on_its_own(pg, store, hostile, gpg_keys):
                            connection=hostile, store=store, recipient_keys=[gpg_keys.public])
 
     for manifest in (scoped, data_only):
-        report = restore.verify_backup(store, manifest, server=pg.connection("postgres"),
-                                       private_key=gpg_keys.private)
+        report = prove.verify_backup(store, manifest, server=pg.connection("postgres"),
+                                     private_key=gpg_keys.private)
         assert report.ok, (report.problems, report.mismatches)
     assert {t.name for t in scoped.tables} == {'we.ird "name"', "quotes"}
 
@@ -249,9 +249,9 @@ def test_latest_means_the_newest_full_backup_of_that_database(pg, store, full, g
 
     outcome = do_restore(store, full, target, gpg_keys, confirm=target.dbname)
 
-    pre = restore.choose(store, outcome.pre_restore_backup)
+    pre = catalog.choose(store, outcome.pre_restore_backup)
     assert pre.database == restore.logical_name(target.dbname)  # filed under what it copies
-    assert restore.choose(store, "latest", database="hostile").id == full.id
+    assert catalog.choose(store, "latest", database="hostile").id == full.id
 
 
 def test_tampering_is_never_verified(pg, store, full, gpg_keys, reader):
@@ -267,12 +267,12 @@ def test_tampering_is_never_verified(pg, store, full, gpg_keys, reader):
     }
     target = pg.database(empty=True)
     do_restore(store, full, target, gpg_keys)
-    assert restore.check(full, target=target).ok
+    assert prove.check(full, target=target).ok
     for what, statement in tamperings.items():
         copy = pg.database(empty=True)
         do_restore(store, full, copy, gpg_keys)
         pg.sql(copy, statement)
-        report = restore.check(full, target=copy)
+        report = prove.check(full, target=copy)
         assert not report.ok, what
         assert report.problems or report.mismatches, what
 
@@ -287,8 +287,8 @@ def test_database_settings_that_change_printing_do_not_change_fingerprints(pg, s
     manifest = run_backup(BackupRequest("hostile"), connection=hostile, store=store,
                           recipient_keys=[gpg_keys.public])
 
-    report = restore.verify_backup(store, manifest, server=pg.connection("postgres"),
-                                   private_key=gpg_keys.private)
+    report = prove.verify_backup(store, manifest, server=pg.connection("postgres"),
+                                 private_key=gpg_keys.private)
 
     assert report.ok, (report.problems, report.mismatches)
 
@@ -321,8 +321,8 @@ def test_two_verifications_of_one_backup_at_once(pg, store, full, gpg_keys):
     from concurrent.futures import ThreadPoolExecutor
 
     def verify_once(_):
-        return restore.verify_backup(store, full, server=pg.connection("postgres"),
-                                     private_key=gpg_keys.private).ok
+        return prove.verify_backup(store, full, server=pg.connection("postgres"),
+                                   private_key=gpg_keys.private).ok
 
     with ThreadPoolExecutor(2) as pool:
         assert list(pool.map(verify_once, range(2))) == [True, True]
@@ -344,9 +344,9 @@ def verify_as_recorded(pg, store, full, gpg_keys, data: dict):
     from backstop import catalog
 
     store.put(full.manifest_key, json.dumps(store.signing.seal(data)).encode())
-    return restore.verify_backup(store, catalog.find(store, full.id),
-                                 server=pg.connection("postgres"),
-                                 private_key=gpg_keys.private)
+    return prove.verify_backup(store, catalog.find(store, full.id),
+                               server=pg.connection("postgres"),
+                               private_key=gpg_keys.private)
 
 
 def test_a_backup_recorded_by_an_older_backstop_still_verifies(pg, store, full, gpg_keys):

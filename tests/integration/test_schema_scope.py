@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from backstop import restore
+from backstop import prove
 from backstop.backup import BackupRequest, run_backup
 from backstop.manifest import Scope
 from backstop.store import LocalStore
@@ -35,8 +35,8 @@ def backup_and_verify(pg, source, tmp_path, gpg_keys, scope):
     store = LocalStore(tmp_path / "store")
     made = run_backup(BackupRequest("scoped", scope=scope), connection=source, store=store,
                       recipient_keys=[gpg_keys.public])
-    report = restore.verify_backup(store, made, server=pg.connection("postgres"),
-                                   private_key=gpg_keys.private)
+    report = prove.verify_backup(store, made, server=pg.connection("postgres"),
+                                 private_key=gpg_keys.private)
     return made, report
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from backstop import catalog, restore
+from backstop import catalog, prove
 from backstop.backup import BackupRequest, run_backup
 from backstop.manifest import DONE, FAILED, Manifest, object_key
 from backstop.report_model import Settings
@@ -52,8 +52,8 @@ def template(pg: Postgres, keys: KeyPair, root: Path) -> Manifest:
         store = open_store(str(root))
         made = run_backup(BackupRequest(DATABASE, retention="daily"), connection=pg.database(),
                           store=store, recipient_keys=[keys.public])
-        restore.verify_backup(store, made, server=pg.connection("postgres"),
-                              private_key=keys.private)
+        prove.verify_backup(store, made, server=pg.connection("postgres"),
+                            private_key=keys.private)
         (key,) = [k for k in store.keys() if k.endswith(made.id + ".manifest.json")]
         _templates["manifest"] = catalog.load(store, key)
     return _templates["manifest"]

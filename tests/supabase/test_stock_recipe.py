@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from backstop import restore
+from backstop import prove
 from backstop.backup import BackupRequest, run_backup
 from backstop.connection import Connection
 from backstop.manifest import Manifest, Scope
@@ -74,7 +74,7 @@ def test_the_documented_stock_restore(supabase: Source, rds: Target, gpg_keys: K
             "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal").fetchall()}
     assert {"on_auth_user_created", "quote_accepted_webhook", "update_objects_updated_at"
             } <= triggers
-    report = restore.check(made, target=target)
+    report = prove.check(made, target=target)
     assert report.ok, (report.problems, report.mismatches)
     assert {t["table"] for t in report.tables} >= {"auth.users", "auth.identities"}
 
@@ -114,6 +114,6 @@ def test_the_documented_restore_into_a_new_project(supabase: Source, new_project
     with supabase.postgres.connect() as conn, target.connect() as copied:
         assert copied.execute(defaults).fetchall() == conn.execute(defaults).fetchall()
     restored = [t.table.qualified for t in made.tables if t.table.qualified not in own]
-    report = restore.check(made, target=target, tables=restored)
+    report = prove.check(made, target=target, tables=restored)
     assert report.ok, (report.problems, report.mismatches)
     assert len(report.tables) == len(restored)
