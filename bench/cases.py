@@ -5,6 +5,7 @@ from process start like the raw tools."""
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -66,6 +67,13 @@ def backup_cases(setup: Setup) -> list[Case]:
                      "--recipient-key", str(setup.keys.public), *checks], env)
 
     s3_env = {**setup.backstop_env, **setup.s3_env}
+    # Backstop's stages (its compressor, stock gpg, sha256) with nothing of Backstop between
+    # them: what the parts cost composed by the OS, against d
+    component = [sys.executable, "-m", "bench.component"]
+    composed = "set -o pipefail; " + " | ".join(shlex.join(part) for part in (
+        [*dump, "-Fc", "-Z0"], [*component, "compress", "-", "-"],
+        [*gpg, "--encrypt", "-r", RECIPIENT, "--trust-model", "always", "--compress-algo",
+         "none"], [*component, "sha256", "-"]))
     return [
         Case("a", "raw pg_dump -Fc -Z0 > /dev/null (read limit)",
              (Step([*dump, "-Fc", "-Z0"], setup.tool_env, DEVNULL),)),
@@ -77,6 +85,9 @@ def backup_cases(setup: Setup) -> list[Case]:
               Step([*gpg, "--encrypt", "-r", RECIPIENT, "-o", str(naive_gpg), str(naive_sql)],
                    setup.tool_env, DEVNULL)), naive_gpg,
              after=lambda: naive_sql.unlink(missing_ok=True), once=True),
+        Case("p", "Backstop's stages in a shell pipeline, no fingerprint (pg_dump -Z0 | "
+                  "compress | gpg | sha256)",
+             (Step(["bash", "-c", composed], setup.tool_env, DEVNULL),)),
         Case("d", "Backstop -> local store", (backstop(str(setup.local_store),
                                                        setup.backstop_env),)),
         Case("e", "Backstop -> S3 (moto on loopback)",

@@ -17,6 +17,7 @@ from bench.measure import Usage
 
 MB = 1e6
 RAW, DEFAULT_DUMP, RUNBOOK, LOCAL, S3, STOCK_RESTORE, VERIFY = "a", "b", "c", "d", "e", "f", "h"
+COMPOSED = "p"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +177,12 @@ def budget(run: Run) -> list[str]:
                      f"on {run.cores} cores the sum alone needs >= {total / run.cores:.2f} s, "
                      f"{total / run.cores / raw_floor:.2f}x the raw read's own floor "
                      f"({raw_floor:.2f} s)")
+        if title == "backup":
+            composed = run[COMPOSED]
+            lines.append(f"    the stages composed by the OS ({COMPOSED}, no fingerprint): "
+                         f"{composed.wall:.2f} s, {composed.wall / raw.wall:.2f}x the raw "
+                         f"read; {case.case.key}: {case.wall:.2f} s, "
+                         f"{case.wall / raw.wall:.2f}x")
     lines += ["", *_table(run, [r for r in run.results if r.case.key.startswith("k")])]
     return lines
 
