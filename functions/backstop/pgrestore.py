@@ -182,8 +182,7 @@ class Runner:
     """Runs a selection: straight into an empty database, or as one transaction."""
 
     def __init__(self, target: Connection, dump: Path | None, feed: Feed, jobs: int,
-                 old_server: bool,
-                 keep: Callable[[Sequence[Entry]], list[Entry]]) -> None:
+                 old_server: bool, keep: Callable[[Sequence[Entry]], list[Entry]]) -> None:
         self.target, self.dump, self.feed, self.jobs = target, dump, feed, jobs
         self.old_server = old_server
         self.keep = keep  # drops what the target cannot hold (rules.Skips)
@@ -206,13 +205,11 @@ class Runner:
     def script(self, entries: Sequence[Entry], *, preamble: str = "",
                postamble: str = "") -> None:
         entries = self.keep(entries)
-        scripted(self.target, entries, dump=self.dump, feed=self.feed,
-                           preamble=preamble, postamble=postamble,
-                           old_server=self.old_server)
+        scripted(self.target, entries, dump=self.dump, feed=self.feed, preamble=preamble,
+                 postamble=postamble, old_server=self.old_server)
 
 
-def _attachments_last(entries: Sequence[Entry]
-                      ) -> tuple[list[Entry], list[Entry]]:
+def _attachments_last(entries: Sequence[Entry]) -> tuple[list[Entry], list[Entry]]:
     """Index attachments, and what needs them, apart for a pass of their own with one job:
     attached at once by parallel workers, a partitioned index can stay INVALID (each one's
     check that every partition is attached misses the other's uncommitted attachment)."""
