@@ -15,9 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backstop import health
-from backstop.errors import BackstopError
-from backstop.profiles import PROFILES
 from infra.backup_config import (
     BackupContainer,
     check_rpo,
@@ -26,64 +23,34 @@ from infra.backup_config import (
 )
 from infra.config_values import (
     PREFIX,
-    SECRET_ARN,
-    SECRET_NAME,
     ConfigurationError,
     choice_setting,
     int_setting,
     optional_str_setting,
     str_list_setting,
 )
+from infra.database_config import Database, parse_databases
 from infra.fleet_limits import check_fleet_size
 from infra.report_config import Report, parse_report
 from infra.restore_config import Restore, parse_restore
+from infra.storage_config import (
+    ObjectLock,
+    Replication,
+    Retention,
+    parse_object_lock,
+    parse_replication,
+    parse_retention,
+)
 
-RETENTION_CLASSES = ("daily", "weekly", "monthly", "pre-migration", "pre-restore", "manual")
-SCHEDULED_CLASSES = ("daily", "weekly", "monthly")
-# Kept until a person deletes them: no lifecycle expiration for these prefixes.
-KEPT_CLASSES = ("pre-migration", "pre-restore")
-SCOPE_MODES = ("full", "schema-only", "data-only")
 ARCHITECTURES = ("arm64", "x86_64")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
                       2192, 2557, 2922, 3288, 3653)
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # as the library's object keys allow
-_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ARMOR = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
 # SSM parameter value limits (bytes): standard tier 4 KB, advanced tier 8 KB.
 SSM_STANDARD_MAX = 4096
 SSM_ADVANCED_MAX = 8192
-_CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-
-
-@dataclass(frozen=True)
-class Scope:
-    mode: str = "full"
-    tables: tuple[str, ...] = ()
-    exclude_tables: tuple[str, ...] = ()
-
-    def to_input(self) -> dict[str, Any]:
-        """The scope as it appears in state machine input."""
-        return {"mode": self.mode, "tables": list(self.tables),
-                "exclude_tables": list(self.exclude_tables)}
-
-
-@dataclass(frozen=True)
-class Database:
-    name: str
-    secret: str  # a Secrets Manager secret name or its complete ARN
-    scope: Scope = Scope()
-    schedules: tuple[str, ...] = SCHEDULED_CLASSES
-    # health queries (name -> SQL returning one value), recorded in each backup's snapshot
-    # and required to return the same after every restore
-    checks: Mapping[str, str] = field(default_factory=dict)
-    runner: str = "auto"  # auto (from measured history), lambda or container
-    profile: str = "plain"  # what the source is: which schemas every backup of it leaves out
-
-    @property
-    def secret_is_arn(self) -> bool:
-        return self.secret.startswith("arn:")
 
 
 @dataclass(frozen=True)
@@ -99,38 +66,10 @@ class Network:
 
 
 @dataclass(frozen=True)
-class ObjectLock:
-    mode: str  # GOVERNANCE or COMPLIANCE
-    days: int
-
-
-@dataclass(frozen=True)
-class Replication:
-    destination_bucket_arn: str
-    destination_kms_key_arn: str
-
-
-@dataclass(frozen=True)
 class BackupFunction:
     timeout_seconds: int = 900
     memory_mb: int = 2048
     ephemeral_storage_mb: int = 512
-
-
-@dataclass(frozen=True)
-class Retention:
-    daily: int = 7
-    weekly: int = 30
-    monthly: int = 365
-    manual: int | None = None  # None: kept until a person deletes it
-    noncurrent_versions: int = 30
-
-    def days(self, retention_class: str) -> int | None:
-        """Days until expiry for a retention class; None means kept."""
-        if retention_class in KEPT_CLASSES:
-            return None
-        value: int | None = getattr(self, retention_class)
-        return value
 
 
 @dataclass(frozen=True)
@@ -142,7 +81,7 @@ class BackstopConfig:
     region: str | None = None
     architecture: str = "arm64"
     prefix: str = "backstop"
-    retention: Retention = Retention()
+    retention: Retention = field(default_factory=Retention)
     object_lock: ObjectLock | None = None
     replication: Replication | None = None
     rpo_hours: int = 28
@@ -233,10 +172,10 @@ def load_config(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Back
         key = sorted(unknown)[0]
         raise ConfigurationError(key, "is not a Backstop setting", f"use one of {', '.join(KEYS)}")
 
-    databases = _databases(raw.get("databases"))
+    databases = parse_databases(raw.get("databases"))
     recipients = _recipients(raw.get("recipients"), base_dir)
     architecture = choice_setting(raw, "architecture", ARCHITECTURES, "arm64")
-    retention = _retention(raw.get("retention_days"))
+    retention = parse_retention(raw.get("retention_days"))
     rpo = int_setting(raw, "rpo_hours", 28, 1, 24 * 40)
     rto = int_setting(raw, "rto_minutes", 60, 1, 24 * 60)
     fraction = raw.get("collapsed_fraction", 0.5)
@@ -275,8 +214,8 @@ def load_config(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Back
     config = BackstopConfig(
         databases=databases, recipients=recipients, stack_name=stack_name, account=account,
         region=region, architecture=architecture, prefix=prefix, retention=retention,
-        object_lock=_object_lock(raw.get("object_lock")),
-        replication=_replication(raw.get("replication")), rpo_hours=rpo, rto_minutes=rto,
+        object_lock=parse_object_lock(raw.get("object_lock")),
+        replication=parse_replication(raw.get("replication")), rpo_hours=rpo, rto_minutes=rto,
         collapsed_fraction=float(fraction), backup_function=_backup_function(raw),
         log_retention_days=log_days, alarm_emails=emails, network=_network(raw.get("network")),
         postgres_version=postgres_version, tags=dict(tags),
@@ -295,98 +234,6 @@ def load_config(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> Back
     check_fleet_size(len(config.databases), alarm_emails=len(config.alarm_emails),
                      pitr_sources=len(config.report.rds()))
     return config
-
-
-def _databases(value: Any) -> tuple[Database, ...]:
-    if not isinstance(value, list) or not value:
-        raise ConfigurationError("databases", "no database is configured",
-                                 'list at least one {"name": ..., "secret": ...}')
-    seen: set[str] = set()
-    result = []
-    for i, item in enumerate(value):
-        key = f"databases[{i}]"
-        if not isinstance(item, dict):
-            raise ConfigurationError(key, "is not an object", 'use {"name": ..., "secret": ...}')
-        extra = set(item) - {"name", "secret", "scope", "schedules", "checks", "runner",
-                             "profile"}
-        if extra:
-            raise ConfigurationError(f"{key}.{sorted(extra)[0]}", "is not a database setting",
-                                     "use name, secret, scope, schedules, checks, runner, "
-                                     "profile")
-        runner = item.get("runner", "auto")
-        if runner not in ("auto", "lambda", "container"):
-            raise ConfigurationError(f"{key}.runner", f"{runner!r} is not a runner",
-                                     "use auto (chosen from measured history), lambda or "
-                                     "container")
-        profile = item.get("profile", "plain")
-        if profile not in PROFILES:
-            raise ConfigurationError(f"{key}.profile", f"{profile!r} is not a source profile",
-                                     f"use one of {', '.join(PROFILES)} (docs/supabase.md)")
-        name = item.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise ConfigurationError(f"{key}.name", f"{name!r} is not a database name",
-                                     "use 1-63 lowercase letters, digits, '-' or '_'")
-        if name in seen:
-            raise ConfigurationError(f"{key}.name", f"{name!r} is listed twice",
-                                     "give each database once")
-        seen.add(name)
-        secret = item.get("secret")
-        if not isinstance(secret, str) or not (
-                SECRET_ARN.match(secret) or (not secret.startswith("arn:")
-                                               and SECRET_NAME.match(secret))):
-            raise ConfigurationError(f"{key}.secret", f"{secret!r} is not a secret name or ARN",
-                                     "give the Secrets Manager secret name or its complete ARN")
-        schedules = item.get("schedules", list(SCHEDULED_CLASSES))
-        if not isinstance(schedules, list) or any(s not in SCHEDULED_CLASSES for s in schedules):
-            raise ConfigurationError(f"{key}.schedules", f"{schedules!r} is not a schedule list",
-                                     f"use a subset of {list(SCHEDULED_CLASSES)}")
-        result.append(Database(name=name, secret=secret,
-                               scope=_scope(f"{key}.scope", item.get("scope", {})),
-                               schedules=tuple(dict.fromkeys(schedules)),
-                               checks=_checks(f"{key}.checks", item.get("checks", {})),
-                               runner=runner, profile=profile))
-    return tuple(result)
-
-
-def _checks(key: str, value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise ConfigurationError(key, "is not an object",
-                                 'use {"newest_quote": "SELECT max(created_at) FROM quotes"}')
-    for name, query in value.items():
-        if not _CHECK_NAME.match(name):
-            raise ConfigurationError(f"{key}.{name}", "is not a check name",
-                                     "use 1-40 lowercase letters, digits or '_'")
-        if not isinstance(query, str) or not query.strip():
-            raise ConfigurationError(f"{key}.{name}", "is not an SQL query",
-                                     "give one SELECT that returns a single value")
-        try:
-            health.validate(name, query)  # the same rule the library applies when it runs
-        except BackstopError as exc:
-            raise ConfigurationError(f"{key}.{name}", "is not a read-only query",
-                                     str(exc)) from None
-    return dict(value)
-
-
-def _scope(key: str, value: Any) -> Scope:
-    if not isinstance(value, dict):
-        raise ConfigurationError(key, "is not an object",
-                                 'use {"mode": "full", "tables": [], "exclude_tables": []}')
-    mode = value.get("mode", "full")
-    if mode not in SCOPE_MODES:
-        raise ConfigurationError(f"{key}.mode", f"{mode!r} is not a scope mode",
-                                 f"use one of {', '.join(SCOPE_MODES)}")
-    tables = []
-    for sub in ("tables", "exclude_tables"):
-        names = value.get(sub, [])
-        if not isinstance(names, list) or not all(isinstance(t, str) and _TABLE.match(t)
-                                                  for t in names):
-            raise ConfigurationError(f"{key}.{sub}", f"{names!r} is not a list of table names",
-                                     "list names like 'quotes' or 'public.quotes'")
-        tables.append(tuple(names))
-    if tables[0] and tables[1]:
-        raise ConfigurationError(f"{key}.exclude_tables", "cannot be combined with tables",
-                                 "give either tables to include or tables to exclude")
-    return Scope(mode=mode, tables=tables[0], exclude_tables=tables[1])
 
 
 def _recipients(value: Any, base_dir: Path | None) -> tuple[str, ...]:
@@ -420,94 +267,6 @@ def _recipients(value: Any, base_dir: Path | None) -> tuple[str, ...]:
                                      "gpg --armor --export-options export-minimal --export")
         keys.append(item + "\n")
     return tuple(keys)
-
-
-def _retention(value: Any) -> Retention:
-    value = {} if value is None else value
-    if not isinstance(value, dict):
-        raise ConfigurationError("retention_days", "is not an object",
-                                 'use {"daily": 7, "weekly": 30, "monthly": 365, "manual": null}')
-    allowed = {"daily", "weekly", "monthly", "manual", "noncurrent_versions"}
-    for name in value:
-        if name not in allowed:
-            hint = ("pre-migration and pre-restore backups are kept until deleted"
-                    if name in KEPT_CLASSES else f"use {', '.join(sorted(allowed))}")
-            raise ConfigurationError(f"retention_days.{name}", "cannot be configured", hint)
-    defaults = Retention()
-    days: dict[str, int | None] = {}
-    for name in allowed:
-        v = value.get(name, getattr(defaults, name))
-        if v is None and name == "manual":
-            days[name] = None
-            continue
-        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 36500:
-            raise ConfigurationError(f"retention_days.{name}", f"{v!r} is not a number of days",
-                                     "use a whole number of days from 1 to 36500"
-                                     + (" or null to keep" if name == "manual" else ""))
-        days[name] = v
-    return Retention(daily=_days(days, "daily"), weekly=_days(days, "weekly"),
-                     monthly=_days(days, "monthly"), manual=days["manual"],
-                     noncurrent_versions=_days(days, "noncurrent_versions"))
-
-
-def _days(days: Mapping[str, int | None], name: str) -> int:
-    value = days[name]
-    assert value is not None
-    return value
-
-
-OBJECT_LOCK_MIGRATION = (
-    "Object Lock can only be switched on when the backup bucket is created: on a deployed "
-    "stack it replaces the retained bucket and orphans every backup in it. For a new stack "
-    'add "from_first_deploy": true. For a deployed one, keep object_lock null, deploy a second '
-    "stack (another stack_name) with object_lock, copy the backups over (aws s3 sync "
-    "s3://<old bucket>/<prefix> s3://<new bucket>/<prefix>), point the schedules at the new "
-    "stack, and delete the old one when its backups have aged out")
-
-
-def _object_lock(value: Any) -> ObjectLock | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise ConfigurationError("object_lock", "is not an object",
-                                 'use {"mode": "GOVERNANCE", "days": 7, '
-                                 '"from_first_deploy": true} or null')
-    extra = set(value) - {"mode", "days", "from_first_deploy"}
-    if extra:
-        raise ConfigurationError(f"object_lock.{sorted(extra)[0]}", "is not a setting",
-                                 "use mode, days, from_first_deploy")
-    mode = value.get("mode")
-    if mode not in ("GOVERNANCE", "COMPLIANCE"):
-        raise ConfigurationError("object_lock.mode", f"{mode!r} is not an Object Lock mode",
-                                 "use GOVERNANCE or COMPLIANCE")
-    days = value.get("days")
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36500:
-        raise ConfigurationError("object_lock.days", f"{days!r} is not a number of days",
-                                 "use a whole number of days, at most the shortest retention")
-    if value.get("from_first_deploy") is not True:
-        raise ConfigurationError("object_lock.from_first_deploy", "is not true",
-                                 OBJECT_LOCK_MIGRATION)
-    return ObjectLock(mode=mode, days=days)
-
-
-def _replication(value: Any) -> Replication | None:
-    if value is None:
-        return None
-    fix = ('use {"destination_bucket_arn": "arn:aws:s3:::name", '
-           '"destination_kms_key_arn": "arn:aws:kms:<region>:<account>:key/<id>"}')
-    if not isinstance(value, dict):
-        raise ConfigurationError("replication", "is not an object", fix)
-    bucket = value.get("destination_bucket_arn")
-    key = value.get("destination_kms_key_arn")
-    if not isinstance(bucket, str) or not re.fullmatch(r"arn:aws[a-z-]*:s3:::[a-z0-9.-]{3,63}",
-                                                       bucket):
-        raise ConfigurationError("replication.destination_bucket_arn",
-                                 f"{bucket!r} is not a bucket ARN", fix)
-    if not isinstance(key, str) or not re.fullmatch(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/.+",
-                                                    key):
-        raise ConfigurationError("replication.destination_kms_key_arn",
-                                 f"{key!r} is not a KMS key ARN", fix)
-    return Replication(destination_bucket_arn=bucket, destination_kms_key_arn=key)
 
 
 def _backup_function(raw: Mapping[str, Any]) -> BackupFunction:

@@ -22,8 +22,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.config import SCHEDULED_CLASSES, BackstopConfig
+from infra.config import BackstopConfig
 from infra.functions import log_retention
+from infra.storage_config import SCHEDULED_CLASSES
 
 INLINE_LIMIT = 40
 

@@ -16,8 +16,9 @@ from constructs import Construct
 
 from infra.alerts import Alerts
 from infra.backup_workflow import BackupWorkflow
-from infra.config import BackstopConfig, Scope
+from infra.config import BackstopConfig
 from infra.container_runner import ContainerRunner
+from infra.database_config import Scope
 from infra.endpoints import VpcEndpoints
 from infra.fleet import FleetBackup
 from infra.functions import Functions, Placement

@@ -16,7 +16,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import RETENTION_CLASSES, BackstopConfig
+from infra.config import BackstopConfig
+from infra.storage_config import RETENTION_CLASSES
 
 # Logical IDs of the stateful resources. Changing one replaces the resource: never do it.
 LOGICAL_IDS = {"bucket": "BackupBucket", "key": "BackupKey", "access_logs": "AccessLogBucket",

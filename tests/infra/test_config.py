@@ -156,7 +156,7 @@ def test_the_stack_and_the_library_agree_on_classes_and_scopes() -> None:
     """Lifecycle rules are made per retention class: a class the library writes but the
     stack does not know would be kept forever."""
     from backstop import manifest
-    from infra import config
+    from infra import database_config, storage_config
 
-    assert config.RETENTION_CLASSES == manifest.RETENTION_CLASSES
-    assert config.SCOPE_MODES == manifest.SCOPE_MODES
+    assert storage_config.RETENTION_CLASSES == manifest.RETENTION_CLASSES
+    assert database_config.SCOPE_MODES == manifest.SCOPE_MODES
