@@ -31,7 +31,8 @@ from typing import Any
 
 from backstop.errors import BackstopError, NotFoundError, StoreError
 from backstop.manifest import DONE, Manifest
-from backstop.store import LocalStore, ObjectStore, S3Store
+from backstop.s3store import S3Store
+from backstop.store import LocalStore, ObjectStore
 
 log = logging.getLogger(__name__)
 INDEX_VERSION = 1

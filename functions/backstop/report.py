@@ -24,7 +24,8 @@ from backstop import catalog, pitr, report_aws, report_checks, report_html
 from backstop.errors import ConfigError
 from backstop.manifest import RETENTION_CLASSES
 from backstop.report_model import DUE, PASS, Entry, Item, Period, Report, Settings
-from backstop.store import ObjectStore, S3Store
+from backstop.s3store import S3Store
+from backstop.store import ObjectStore
 
 REPORTS_PREFIX = "reports/"
 ACKNOWLEDGEMENTS_PREFIX = "acknowledgements/"

@@ -21,7 +21,8 @@ from backstop import catalog
 from backstop.errors import IntegrityError, StoreError
 from backstop.manifest import MANIFEST_SUFFIX, RETENTION_CLASSES, Manifest
 from backstop.report_model import FAIL, PASS, Entry, Item, Period, Settings
-from backstop.store import LocalStore, ObjectStore, S3Store
+from backstop.s3store import S3Store
+from backstop.store import LocalStore, ObjectStore
 
 log = logging.getLogger(__name__)
 

@@ -205,7 +205,7 @@ def test_s3_round_trip_with_checksums(pg, db, gpg_keys, s3):
 
 
 def test_s3_multipart_with_several_parts(db, gpg_keys, s3, monkeypatch):
-    monkeypatch.setattr("backstop.store.PART_SIZE", 1024 * 1024)
+    monkeypatch.setattr("backstop.s3store.PART_SIZE", 1024 * 1024)
     monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1024)
     store = open_store("s3://backups", s3_client=s3)
     manifest = backup(db, store, gpg_keys)

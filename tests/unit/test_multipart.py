@@ -4,12 +4,12 @@ size, and each upload is hashed once."""
 import hashlib
 import random
 
-from backstop import store
+from backstop import s3store
 from backstop.store import open_store
 
 
 def test_a_large_object_reuses_a_bounded_set_of_part_buffers(s3, monkeypatch):
-    monkeypatch.setattr("backstop.store.PART_SIZE", 1024 * 1024)
+    monkeypatch.setattr("backstop.s3store.PART_SIZE", 1024 * 1024)
     monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1024)
     generator = random.Random(12)  # reproducible test data
     # chunks of uneven sizes, so that parts fill across chunk boundaries
@@ -23,14 +23,14 @@ def test_a_large_object_reuses_a_bounded_set_of_part_buffers(s3, monkeypatch):
     assert hashlib.sha256(stored).digest() == hashlib.sha256(b"".join(chunks)).digest()
     parts = int(s3.head_object(Bucket="backups", Key="big.bin")["ETag"].strip('"').split("-")[1])
     assert parts == -(-len(stored) // (1024 * 1024)) > 10
-    assert writer.allocated <= store.PARALLEL_PARTS + 1  # type: ignore[attr-defined]
+    assert writer.allocated <= s3store.PARALLEL_PARTS + 1  # type: ignore[attr-defined]
 
 
 def test_each_upload_is_covered_by_its_signed_checksum_and_hashed_once(s3, monkeypatch):
     """Parts and puts carry their SHA-256 in a signed header (what S3 checks the body
     against, and what Object Lock buckets require); the body is not hashed again for the
     signature."""
-    monkeypatch.setattr("backstop.store.PART_SIZE", 1024 * 1024)
+    monkeypatch.setattr("backstop.s3store.PART_SIZE", 1024 * 1024)
     monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1024)
     own = open_store("s3://backups/own")  # its own client, as the command line makes it
     sent = []
