@@ -132,6 +132,13 @@ def test_a_table_that_does_not_exist(db, gpg_keys, tmp_path):
 
 def test_pg_dump_killed_mid_stream_aborts_the_upload(db, gpg_keys, s3):
     store = open_store("s3://backups/prod", s3_client=s3)
+    # A dump several times what the pipes, the compressor and gpg hold between them, so
+    # pg_dump is still writing when the first encrypted chunk reaches the store however the
+    # threads are scheduled: with the sample alone (about 15 MB of dump) pg_dump once ended
+    # first on a loaded machine and the backup succeeded.
+    with db.connect(autocommit=True) as conn:
+        conn.execute("CREATE TABLE bulk AS SELECT g AS id, md5(g::text) AS a, "
+                     "md5((-g)::text) AS b FROM generate_series(1, 500000) g")
 
     def kill_pg_dump() -> None:
         for process in pg_dump_children():
