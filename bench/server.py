@@ -38,11 +38,6 @@ class BenchServer(LocalServer):
         assert row is not None and isinstance(row[0], int)
         return row[0]
 
-    def drop(self, dbname: str) -> None:
-        with self.admin() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(dbname)))
-
     def sample_database(self, target_bytes: int) -> tuple[Connection, int]:
         """The QuotePro sample at about `target_bytes` on disk (generated once, then reused);
         returns its connection and its exact size."""

@@ -68,9 +68,8 @@ class Postgres:
         return self.connection(name)
 
     def drop_fresh(self) -> None:
-        with self.server.admin() as conn:
-            for name in self.fresh:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for name in self.fresh:
+            self.server.drop(name)
         self.fresh.clear()
 
     def sql(self, connection: Connection, query: str) -> list[tuple[object, ...]]:

@@ -53,12 +53,17 @@ class LocalServer:
                           sslmode="disable", password=self.password)
 
     def create_database(self, dbname: str) -> Connection:
+        self.drop(dbname)
         with self.admin() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(dbname)))
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
                 sql.Identifier(dbname), sql.Identifier(ROLE)))
         return self.connection(dbname)
+
+    def drop(self, dbname: str) -> None:
+        """Drop the database if it exists, ending its sessions."""
+        with self.admin() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(dbname)))
 
     def stop(self) -> None:
         pgdata = self.server.pgdata

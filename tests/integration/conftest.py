@@ -84,10 +84,8 @@ class Targets:
         return target
 
     def drop(self) -> None:
-        with self.pg.server.admin() as conn:
-            for name in self.made:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(name)))
+        for name in self.made:
+            self.pg.server.drop(name)
 
 
 @pytest.fixture(scope="session")
